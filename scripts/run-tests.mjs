@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every test file of the workspace with node:test through tsx, against the TypeScript
+// sources (the `source` export condition). Usage: node scripts/run-tests.mjs [path-substring...]
+// Node 20's runner does not expand globs, so the files are found here and passed explicitly.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const roots = ['packages', 'examples', 'bench'];
+const files = [];
+function walk(dir) {
+  for (const entry of readdirSync(dir)) {
+    if (entry === 'node_modules' || entry === 'dist') continue;
+    const full = join(dir, entry);
+    if (statSync(full).isDirectory()) walk(full);
+    else if (entry.endsWith('.test.ts')) files.push(full);
+  }
+}
+for (const root of roots) {
+  try { walk(root); } catch { /* root may not exist */ }
+}
+const filters = process.argv.slice(2);
+const selected = files.sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+if (selected.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const concurrency = process.env.SPINDLE_TEST_CONCURRENCY ?? '2';
+const result = spawnSync(
+  process.execPath,
+  ['--conditions=source', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...selected],
+  { stdio: 'inherit', env: process.env },
+);
+process.exit(result.status ?? 1);
