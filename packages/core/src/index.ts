@@ -1,9 +1,29 @@
 /**
- * @spindle/core — the public surface: errors, job vocabulary, the Backend interface and the
- * helpers backends share. (Client, Queue and Worker are exported here as they land.)
+ * @spindle/core — Spindle's public surface: the Client, typed Queues and Workers, the DLQ API,
+ * the error taxonomy, and the Backend interface (with the helpers backends share).
+ *
+ * @example
+ * const client = await Client.open({ backend: new SqliteBackend({ path: 'spindle.db' }) });
+ * const emails = client.queue<{ to: string }>('emails');
+ * await emails.add('welcome', { to: 'ada@example.com' });
+ * emails.process(async (job) => sendMail(job.payload.to), { concurrency: 5 });
  */
 export * from './errors.js';
 export * from './job/types.js';
+export { DEFAULT_BACKOFF, computeBackoff, applyJitter, baseDelay } from './job/backoff.js';
+export { type JobOptions, type RemoveOption, DEFAULT_MAX_RETRIES } from './job/options.js';
+export { failureAction, failureReason, toAttemptError, type ErrorClassification, type ErrorClassifier, type BackoffFunction, type JobInfo } from './job/outcome.js';
 export * from './backend/backend.js';
 export * from './backend/helpers.js';
 export * from './backend/migrations.js';
+export { Client, type ClientOptions, type RetentionOptions, type MaintenanceOptions } from './client.js';
+export { Queue, type QueueDefinition, type AddResult, type BulkJob } from './queue.js';
+export { Worker, type WorkerOptions, type JobHandler } from './worker/worker.js';
+export { type ActiveJob, MAX_PROGRESS_BYTES } from './worker/execution.js';
+export { Dlq, type DlqFilter, type DlqSelection, type DlqReplayOptions, type DlqReplaySummary } from './dlq.js';
+export { type ListParams } from './filters.js';
+export { type ClientEventMap, type ClientEventName } from './events.js';
+export { type Logger, consoleLogger, silentLogger } from './logger.js';
+export { Loop, type Service } from './services/loop.js';
+export { DEFAULT_MAINTENANCE, type MaintenanceIntervals } from './services/maintenance.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH, JOB_ID_RE } from './validate.js';

@@ -1,0 +1,295 @@
+/**
+ * Client: Spindle's entry point over one Backend. It owns the schema check/migration at start,
+ * the event subscription, leader election with the maintenance services, the queue registry and
+ * the workers it created; reads, cancels, pause/resume and the DLQ go through it.
+ *
+ * Lifecycle: new → start() (lazy: the first operation starts it) → close(). close() stops the
+ * workers gracefully, then maintenance, then closes the backend (unless `closeBackend: false`).
+ *
+ * Invariants: every public method validates its input before touching the backend; no method
+ * is served after close() (ClosedError).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Backend, CancelOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
+import type { JobRecord } from './job/types.js';
+import { ClosedError, ValidationError } from './errors.js';
+import { EventHub, type ClientEventMap, type ClientEventName } from './events.js';
+import { JOB_STATES, type JobState } from './job/types.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { Dlq } from './dlq.js';
+import { checkListParams, type ListParams } from './filters.js';
+import { Queue, type AddResult, type QueueDefinition } from './queue.js';
+import { LeaderElector } from './services/leader-elector.js';
+import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
+import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
+import { Worker, type JobHandler, type WorkerOptions } from './worker/worker.js';
+
+export interface RetentionOptions {
+  /** Keep completed jobs this long (default 24 h); null keeps them forever. */
+  completedMs?: number | null;
+  /** Keep cancelled jobs this long (default 7 days); null keeps them forever. */
+  cancelledMs?: number | null;
+  /** Keep dead jobs this long (default null: until purged — the DLQ never drops silently). */
+  deadMs?: number | null;
+}
+
+export interface MaintenanceOptions extends Partial<MaintenanceIntervals> {
+  /** Leadership lease for backends that use one (SQLite); default 15 s. */
+  leaderTtlMs?: number;
+}
+
+export interface ClientOptions {
+  backend: Backend;
+  /** Apply migrations on start (default true). With false, start() fails if the schema is behind. */
+  autoMigrate?: boolean;
+  /** Take part in maintenance leader election (default true). false for producer-only processes. */
+  maintenance?: boolean | MaintenanceOptions;
+  retention?: RetentionOptions;
+  /** Largest payload/result in bytes of JSON (default 1 MiB, at most 16 MiB). */
+  maxPayloadBytes?: number;
+  logger?: Logger;
+  /** Close the backend in close() (default true). */
+  closeBackend?: boolean;
+}
+
+const DAY = 24 * 3600 * 1000;
+
+export class Client {
+  readonly backend: Backend;
+  readonly dlq: Dlq;
+  readonly maxPayloadBytes: number;
+  readonly retention: RetentionDefaults;
+  readonly logger: Logger;
+  private readonly hub: EventHub;
+  private readonly options: ClientOptions;
+  private readonly queues = new Map<string, Queue<any, any>>();
+  private readonly workers = new Set<Worker<any, any>>();
+  private elector: LeaderElector | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private starting: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    const issues = new Issues();
+    if (!checkPlainObject(issues, 'options', options)) issues.throwIfAny();
+    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend']);
+    if (!options.backend || typeof options.backend.claimJobs !== 'function') issues.add('backend', 'must be a Spindle backend (e.g. new SqliteBackend({ path }))');
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    checkInt(issues, 'maxPayloadBytes', maxPayloadBytes, 1, 16 * 1024 * 1024);
+    const r = options.retention ?? {};
+    for (const key of ['completedMs', 'cancelledMs', 'deadMs'] as const) {
+      const v = r[key];
+      if (v !== undefined && v !== null) checkInt(issues, `retention.${key}`, v, 0, 100 * 365 * DAY);
+    }
+    issues.throwIfAny();
+    this.options = options;
+    this.backend = options.backend;
+    this.maxPayloadBytes = maxPayloadBytes;
+    this.retention = {
+      completedMs: r.completedMs === undefined ? DAY : r.completedMs,
+      cancelledMs: r.cancelledMs === undefined ? 7 * DAY : r.cancelledMs,
+      deadMs: r.deadMs === undefined ? null : r.deadMs,
+    };
+    this.logger = options.logger ?? consoleLogger;
+    this.hub = new EventHub(this.logger);
+    this.dlq = new Dlq(this);
+  }
+
+  /** Creates a client and starts it (migrations, events, maintenance). */
+  static async open(options: ClientOptions): Promise<Client> {
+    const client = new Client(options);
+    await client.start();
+    return client;
+  }
+
+  /** Idempotent; every operation calls it, so calling it yourself is only needed to fail fast. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('client'));
+    if (!this.starting) {
+      this.starting = this.doStart();
+      this.starting.catch(() => {
+        this.starting = null; // allow a retry after e.g. the database comes back
+      });
+    }
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.options.autoMigrate === false) await this.backend.checkSchema();
+    else await this.backend.migrate();
+    if (this.backend.subscribe && !this.unsubscribe) this.unsubscribe = this.backend.subscribe((events) => this.hub.dispatch(events));
+    const m = this.options.maintenance ?? true;
+    if (m !== false && !this.elector) {
+      const intervals = { ...DEFAULT_MAINTENANCE, ...(m === true ? {} : m) };
+      const ctx = { backend: this.backend, logger: this.logger, hub: this.hub, intervals, retention: this.retention };
+      this.elector = new LeaderElector({
+        backend: this.backend,
+        holderId: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+        ttlMs: (m === true ? undefined : m.leaderTtlMs) ?? 15_000,
+        logger: this.logger,
+        services: [new Promoter(ctx), createRescuer(ctx), createPruner(ctx)],
+      });
+      this.elector.start();
+    }
+  }
+
+  /** Runs a backend operation once the client is started. @internal */
+  async run<T>(op: (backend: Backend) => Promise<T>): Promise<T> {
+    if (this.closed) throw new ClosedError('client');
+    await this.start();
+    return op(this.backend);
+  }
+
+  /** True while this client holds maintenance leadership. */
+  get isLeader(): boolean {
+    return this.elector?.isLeader ?? false;
+  }
+
+  /**
+   * A typed handle on a queue. Passing a definition registers it (schema, defaults, hooks) for
+   * this client; later calls without one return the registered queue.
+   */
+  queue<In = unknown, Out = In>(name: string, definition?: QueueDefinition<In, Out>): Queue<In, Out> {
+    const issues = new Issues();
+    checkIdentifier(issues, 'queue', name);
+    if (definition !== undefined) {
+      if (checkPlainObject(issues, 'definition', definition)) {
+        checkKnownKeys(issues, 'definition', definition as Record<string, unknown>, ['schema', 'defaultJobOptions', 'backoff', 'classifyError']);
+        if (definition.schema !== undefined && typeof (definition.schema as { '~standard'?: { validate?: unknown } })['~standard']?.validate !== 'function') issues.add('definition.schema', 'must be a Standard Schema (zod, valibot, arktype…)');
+        if (definition.backoff !== undefined && typeof definition.backoff !== 'function') issues.add('definition.backoff', 'must be a function (attempt, error, job) => ms');
+        if (definition.classifyError !== undefined && typeof definition.classifyError !== 'function') issues.add('definition.classifyError', 'must be a function');
+      }
+    }
+    issues.throwIfAny();
+    const existing = this.queues.get(name);
+    if (existing && definition === undefined) return existing as Queue<In, Out>;
+    const queue = new Queue<In, Out>(this, name, definition ?? {});
+    this.queues.set(name, queue);
+    return queue;
+  }
+
+  /** Starts a worker on a queue (by name or handle). */
+  worker<P = unknown, R = unknown>(queue: string | Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
+    const q = typeof queue === 'string' ? this.queue<unknown, P>(queue) : queue;
+    return this.createWorker(q, handler, options);
+  }
+
+  /** @internal */
+  createWorker<P, R>(queue: Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
+    if (this.closed) throw new ClosedError('client');
+    const worker = new Worker<P, R>(
+      {
+        backend: this.backend,
+        hub: this.hub,
+        logger: this.logger,
+        retention: this.retention,
+        maxResultBytes: this.maxPayloadBytes,
+        classifyError: queue.definition.classifyError,
+        backoff: queue.definition.backoff,
+        onClosed: (w) => this.workers.delete(w),
+        ready: () => this.start(),
+      },
+      queue.name,
+      handler,
+      options,
+    );
+    this.workers.add(worker);
+    return worker;
+  }
+
+  /** @internal — used by Queue.addBulk after validation. */
+  insert(jobs: JobInsert[], transaction: unknown): Promise<AddResult[]> {
+    if (transaction !== undefined && !this.backend.capabilities.transactionalEnqueue) {
+      throw new ValidationError([{ path: 'opts.transaction', message: `the ${this.backend.kind} backend does not support transactional enqueue` }]);
+    }
+    return this.run((b) => b.insertJobs({ jobs, ...(transaction === undefined ? {} : { transaction }) }));
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const issues = new Issues();
+    checkJobId(issues, 'id', id);
+    issues.throwIfAny();
+    return this.run((b) => b.getJob(id));
+  }
+
+  /** Searches jobs (filters: queue, states, name, ids, time range, payload/error text), newest first. */
+  async listJobs(params: ListParams = {}): Promise<JobPage> {
+    const checked = checkListParams(params, 'listJobs', true);
+    return this.run((b) => b.listJobs(checked));
+  }
+
+  /** Jobs per queue and state: `{ emails: { queued: 3, running: 1, ... } }` (every state present). */
+  async counts(params: { queue?: string } = {}): Promise<Record<string, Record<JobState, number>>> {
+    const issues = new Issues();
+    if (params.queue !== undefined) checkIdentifier(issues, 'queue', params.queue);
+    issues.throwIfAny();
+    const rows = await this.run((b) => b.countJobs(params));
+    const result: Record<string, Record<JobState, number>> = {};
+    for (const row of rows) {
+      result[row.queue] ??= Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+      result[row.queue]![row.state] = row.count;
+    }
+    return result;
+  }
+
+  /** Cancels a job: waiting jobs at once, a running job by signalling its handler. */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const [outcome] = await this.cancelMany([id]);
+    return outcome!;
+  }
+
+  async cancelMany(ids: string[]): Promise<CancelOutcome[]> {
+    const issues = new Issues();
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) issues.add('ids', 'must be an array of 1..10000 job ids');
+    else ids.forEach((id, i) => checkJobId(issues, `ids[${i}]`, id));
+    issues.throwIfAny();
+    return this.run((b) => b.cancelJobs({ ids, retention: this.retention }));
+  }
+
+  async pauseQueue(queue: string): Promise<void> {
+    const issues = new Issues();
+    checkIdentifier(issues, 'queue', queue);
+    issues.throwIfAny();
+    await this.run((b) => b.pauseQueue(queue));
+  }
+
+  async resumeQueue(queue: string): Promise<void> {
+    const issues = new Issues();
+    checkIdentifier(issues, 'queue', queue);
+    issues.throwIfAny();
+    await this.run((b) => b.resumeQueue(queue));
+  }
+
+  listQueues(): Promise<QueueInfo[]> {
+    return this.run((b) => b.listQueues());
+  }
+
+  /** The database clock. */
+  now(): Promise<Date> {
+    return this.run((b) => b.now());
+  }
+
+  on<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    return this.hub.on(name, listener);
+  }
+
+  once<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    return this.hub.once(name, listener);
+  }
+
+  off<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): void {
+    this.hub.off(name, listener);
+  }
+
+  /** Stops workers (graceful, `graceMs` each), maintenance and events; closes the backend. */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.workers].map((w) => w.close(options)));
+    await this.starting?.catch(() => undefined);
+    await this.elector?.stop();
+    this.unsubscribe?.();
+    if (this.options.closeBackend !== false) await this.backend.close();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The client's event hub: turns the backend's event batches into typed per-type events for
+ * users (`client.on('completed', …)`) and feeds internal listeners (workers waking up, the
+ * promoter re-arming its timer).
+ *
+ * Events are notifications (see `EventListener` in backend.ts): at-most-once, best effort. A
+ * listener that throws is reported to the logger and never breaks delivery to the others.
+ */
+import { EventEmitter } from 'node:events';
+import type { JobEvent, QueueEvent, SpindleEvent } from './backend/backend.js';
+import type { Logger } from './logger.js';
+
+export interface ClientEventMap {
+  added: JobEvent;
+  started: JobEvent;
+  progress: JobEvent;
+  completed: JobEvent;
+  /** An attempt failed and the job will run again. */
+  retrying: JobEvent;
+  /** The job landed in the DLQ. */
+  dead: JobEvent;
+  cancelled: JobEvent;
+  cancel_requested: JobEvent;
+  snoozed: JobEvent;
+  released: JobEvent;
+  promoted: JobEvent;
+  replayed: JobEvent;
+  /** A lease expired and the rescuer moved the job (state says where). */
+  rescued: JobEvent;
+  /** Any failed attempt: emitted alongside `retrying`, `dead`, and `rescued`. */
+  failed: JobEvent;
+  paused: QueueEvent;
+  resumed: QueueEvent;
+  /** Every event, whatever its type. */
+  event: SpindleEvent;
+}
+
+export type ClientEventName = keyof ClientEventMap;
+
+export type InternalListener = (event: SpindleEvent) => void;
+
+export class EventHub {
+  private readonly emitter = new EventEmitter();
+  private readonly internal = new Set<InternalListener>();
+
+  constructor(private readonly logger: Logger) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  on<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    this.emitter.on(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+
+  once<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    this.emitter.once(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+
+  off<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): void {
+    this.emitter.off(name, listener);
+  }
+
+  /** For Spindle's own services: called for every event, before user listeners. */
+  addInternal(listener: InternalListener): () => void {
+    this.internal.add(listener);
+    return () => this.internal.delete(listener);
+  }
+
+  /** Delivers one backend batch. */
+  dispatch(events: SpindleEvent[]): void {
+    for (const event of events) {
+      for (const listener of this.internal) this.safely(() => listener(event));
+      this.emitUser(event.type, event);
+      if (event.type === 'retrying' || event.type === 'dead' || (event.type === 'rescued' && 'jobId' in event)) {
+        this.emitUser('failed', event);
+      }
+      this.emitUser('event', event);
+    }
+  }
+
+  private emitUser(name: string, event: SpindleEvent): void {
+    if (this.emitter.listenerCount(name) === 0) return;
+    for (const listener of this.emitter.listeners(name)) this.safely(() => (listener as (e: SpindleEvent) => void)(event));
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ err }, 'spindle: an event listener threw');
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The leader-only maintenance services, each a `Loop` over one backend operation:
+ * - promoter: scheduled/retrying jobs whose runAt is due → queued. It sleeps until the next due
+ *   time (bounded by its interval) and is woken when a job is scheduled earlier than that;
+ * - rescuer: running jobs whose lease expired → queued, dead or cancelled (counts an attempt);
+ * - pruner: finished jobs past their retention → deleted.
+ * Every operation is a compare-and-set in the backend, so a second leader (during a handover)
+ * wastes work but never corrupts a job. Each loop drains in batches until a batch comes back short.
+ */
+import type { Backend, RetentionDefaults } from '../backend/backend.js';
+import type { EventHub } from '../events.js';
+import type { Logger } from '../logger.js';
+import { Loop, type Service } from './loop.js';
+
+export interface MaintenanceIntervals {
+  /** Longest sleep of the promoter between checks (it wakes earlier for due jobs). Default 1000. */
+  promoteIntervalMs: number;
+  /** How often expired leases are looked for. Default 5000. */
+  rescueIntervalMs: number;
+  /** How often retention is applied. Default 60000. */
+  pruneIntervalMs: number;
+}
+
+export const DEFAULT_MAINTENANCE: MaintenanceIntervals = {
+  promoteIntervalMs: 1000,
+  rescueIntervalMs: 5000,
+  pruneIntervalMs: 60_000,
+};
+
+const BATCH = 1000;
+/** Upper bound of batches per tick so one tick cannot monopolise the database. */
+const MAX_BATCHES_PER_TICK = 50;
+
+export interface MaintenanceContext {
+  backend: Backend;
+  logger: Logger;
+  hub: EventHub;
+  intervals: MaintenanceIntervals;
+  retention: RetentionDefaults;
+}
+
+/** A promoter that sleeps until the next due job; internal events wake it for earlier ones. */
+export class Promoter implements Service {
+  private readonly loop: Loop;
+  private unsubscribe: (() => void) | null = null;
+  private sleepingUntil = Infinity;
+
+  constructor(private readonly ctx: MaintenanceContext) {
+    this.loop = new Loop({ name: 'promoter', intervalMs: ctx.intervals.promoteIntervalMs, logger: ctx.logger, tick: () => this.tick() });
+  }
+
+  start(): void {
+    this.unsubscribe = this.ctx.hub.addInternal((event) => {
+      if (!('jobId' in event)) return;
+      if (event.state === 'scheduled' || event.state === 'retrying') {
+        // Only re-plan when the new job may be due before the current wake-up time.
+        if (this.sleepingUntil > Date.now()) this.loop.wake();
+      }
+    });
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    await this.loop.stop();
+  }
+
+  private async tick(): Promise<number> {
+    for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
+      const { promoted } = await this.ctx.backend.promoteDueJobs({ limit: BATCH });
+      if (promoted < BATCH) break;
+    }
+    const next = await this.ctx.backend.nextDueAt();
+    const interval = this.ctx.intervals.promoteIntervalMs;
+    const delay = next === null ? interval : Math.min(interval, Math.max(0, next.getTime() - Date.now()));
+    this.sleepingUntil = Date.now() + delay;
+    return delay;
+  }
+}
+
+export function createRescuer(ctx: MaintenanceContext): Loop {
+  return new Loop({
+    name: 'rescuer',
+    intervalMs: ctx.intervals.rescueIntervalMs,
+    logger: ctx.logger,
+    tick: async () => {
+      for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
+        const result = await ctx.backend.rescueExpiredLeases({ limit: BATCH, retention: ctx.retention });
+        const moved = result.requeued.length + result.dead.length + result.cancelled.length;
+        if (moved > 0) ctx.logger.warn({ requeued: result.requeued.length, dead: result.dead.length }, 'spindle: rescued jobs whose lease expired');
+        if (moved < BATCH) break;
+      }
+    },
+  });
+}
+
+export function createPruner(ctx: MaintenanceContext): Loop {
+  return new Loop({
+    name: 'pruner',
+    intervalMs: ctx.intervals.pruneIntervalMs,
+    logger: ctx.logger,
+    tick: async () => {
+      for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
+        const deleted = await ctx.backend.pruneJobs({ limit: BATCH });
+        if (deleted < BATCH) break;
+      }
+    },
+  });
+}
