@@ -3,8 +3,7 @@
  * per heartbeat, never a timer or a query per job. Reports leases the database says are lost
  * (another attempt or the rescuer owns the job) and cancel requests seen on the row.
  *
- * Invariant: a report is only made for a lease that is still tracked with the same token when
- * the answer arrives — a job finalized while the heartbeat was in flight is not reported lost.
+ * Invariant: a report is only made for a lease that is still tracked when the answer arrives — a job finalized while the heartbeat was in flight is not reported lost.
  */
 import type { Backend, LeaseRef } from '../backend/backend.js';
 import type { Logger } from '../logger.js';
@@ -20,6 +19,7 @@ export interface LeaseKeeperOptions {
 }
 
 export class LeaseKeeper implements Service {
+  /** Keyed by lease token: a job may briefly have two attempts here (a stale one and its successor). */
   private readonly leases = new Map<string, LeaseRef>();
   private readonly loop: Loop;
 
@@ -32,12 +32,11 @@ export class LeaseKeeper implements Service {
   }
 
   track(lease: LeaseRef): void {
-    this.leases.set(lease.id, { id: lease.id, attempt: lease.attempt, leaseToken: lease.leaseToken });
+    this.leases.set(lease.leaseToken, { id: lease.id, attempt: lease.attempt, leaseToken: lease.leaseToken });
   }
 
   untrack(lease: LeaseRef): void {
-    const current = this.leases.get(lease.id);
-    if (current && current.leaseToken === lease.leaseToken) this.leases.delete(lease.id);
+    this.leases.delete(lease.leaseToken);
   }
 
   start(): void {
@@ -54,9 +53,9 @@ export class LeaseKeeper implements Service {
     const outcomes = await this.options.backend.extendLeases({ leases, leaseMs: this.options.leaseMs });
     leases.forEach((lease, i) => {
       const answer = outcomes[i];
-      if (!answer || this.leases.get(lease.id)?.leaseToken !== lease.leaseToken) return;
+      if (!answer || !this.leases.has(lease.leaseToken)) return;
       if (answer.outcome !== 'ok') {
-        this.leases.delete(lease.id);
+        this.leases.delete(lease.leaseToken);
         this.options.onLost(lease);
       } else if (answer.cancelRequested) {
         this.options.onCancelRequested(lease);

@@ -101,6 +101,7 @@ export class Worker<P = unknown, R = unknown> {
   readonly queue: string;
   private readonly opts: ReturnType<typeof resolveOptions>;
   private state: 'created' | 'running' | 'closing' | 'closed' = 'created';
+  /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
   private slotsInUse = 0;
   private readonly completer: Completer;
@@ -130,8 +131,8 @@ export class Worker<P = unknown, R = unknown> {
       heartbeatMs: this.opts.heartbeatMs,
       logger: ctx.logger,
       onLost: (lease) => {
-        const exec = this.executions.get(lease.id);
-        if (exec && exec.lease.leaseToken === lease.leaseToken) this.onLeaseLost(exec);
+        const exec = this.executions.get(lease.leaseToken);
+        if (exec) this.onLeaseLost(exec);
       },
       onCancelRequested: (lease) => this.onCancelRequested(lease.id),
     });
@@ -228,12 +229,12 @@ export class Worker<P = unknown, R = unknown> {
 
   private run(job: ClaimedJob): void {
     const exec = new Execution(job, this.id, this.ctx.backend, (e) => this.onLeaseLost(e));
-    this.executions.set(job.id, exec);
+    this.executions.set(job.leaseToken, exec);
     this.slotsInUse += 1;
     this.leases.track(exec.lease);
     if (job.timeoutMs !== null) {
       const timeoutMs = job.timeoutMs;
-      this.deadlines.set(`t:${job.id}`, Date.now() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
+      this.deadlines.set(`t:${job.leaseToken}`, Date.now() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
     }
     let promise: Promise<unknown>;
     try {
@@ -249,8 +250,8 @@ export class Worker<P = unknown, R = unknown> {
 
   private onSettled(exec: Execution, settled: Settled): void {
     exec.settled = true;
-    this.deadlines.delete(`t:${exec.job.id}`);
-    this.deadlines.delete(`g:${exec.job.id}`);
+    this.deadlines.delete(`t:${exec.lease.leaseToken}`);
+    this.deadlines.delete(`g:${exec.lease.leaseToken}`);
     if (!exec.finished) this.finish(exec, settled);
     for (const waiter of this.settledWaiters) waiter();
   }
@@ -259,7 +260,7 @@ export class Worker<P = unknown, R = unknown> {
   private abortWithGrace(exec: Execution, cause: 'timeout' | 'cancel' | 'lease_lost' | 'shutdown', reason: Error): void {
     if (exec.settled || exec.finished) return;
     if (!exec.abort(cause, reason)) return;
-    this.deadlines.set(`g:${exec.job.id}`, Date.now() + this.opts.abortGraceMs, () => {
+    this.deadlines.set(`g:${exec.lease.leaseToken}`, Date.now() + this.opts.abortGraceMs, () => {
       if (!exec.settled && !exec.finished) {
         this.ctx.logger.warn({ jobId: exec.job.id }, `spindle: handler ignored its abort signal (${cause}); freeing its slot`);
         this.finish(exec, { ok: false, error: reason });
@@ -274,10 +275,11 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private onCancelRequested(jobId: string): void {
-    const exec = this.executions.get(jobId);
-    if (!exec || exec.cancelRequested) return;
-    exec.cancelRequested = true;
-    this.abortWithGrace(exec, 'cancel', new CancelledError());
+    for (const exec of this.executions.values()) {
+      if (exec.job.id !== jobId || exec.cancelRequested || exec.leaseLost) continue;
+      exec.cancelRequested = true;
+      this.abortWithGrace(exec, 'cancel', new CancelledError());
+    }
   }
 
   /** Decides the attempt's outcome, frees the slot and hands the write to the completer. */
@@ -300,7 +302,7 @@ export class Worker<P = unknown, R = unknown> {
 
   private forget(exec: Execution): void {
     this.leases.untrack(exec.lease);
-    if (this.executions.get(exec.job.id) === exec) this.executions.delete(exec.job.id);
+    this.executions.delete(exec.lease.leaseToken);
     for (const waiter of this.settledWaiters) waiter();
   }
 

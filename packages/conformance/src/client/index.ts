@@ -1,0 +1,17 @@
+/**
+ * The client-level conformance suite: Client, Queue and Worker behaviour on a real backend.
+ * Every backend package runs it (`runClientConformance({ name, makeBackend })`).
+ */
+import { controlTests } from './control.js';
+import { fencingTests } from './fencing.js';
+import type { BackendFactory } from './harness.js';
+import { lifecycleTests } from './lifecycle.js';
+
+export type { BackendFactory } from './harness.js';
+export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
+
+export function runClientConformance(factory: BackendFactory): void {
+  lifecycleTests(factory);
+  controlTests(factory);
+  fencingTests(factory);
+}
