@@ -1,0 +1,33 @@
+/**
+ * What every operation module receives: the database door, the schema's names and this
+ * instance's event hub; plus `changeJobs`, the one way to run a statement that changes jobs and
+ * publishes its events.
+ *
+ * Invariants:
+ * - A job-changing statement carries its own NOTIFY (see sql.ts), so other processes hear of
+ *   the change exactly when it commits.
+ * - Local subscribers get the statement's events (the rows' `ev` column, in row order) only
+ *   after it committed, and never for statements run in a caller's transaction.
+ */
+import type pg from 'pg';
+import type { Db, Row } from './db.js';
+import type { SchemaNames } from './config.js';
+import { eventsOf, type EventHub } from './events.js';
+
+export interface Ctx {
+  db: Db;
+  names: SchemaNames;
+  events: EventHub;
+}
+
+export interface ChangeOptions {
+  /** A caller's client inside its own transaction: run there and do not deliver locally. */
+  client?: pg.ClientBase;
+}
+
+/** Runs a job-changing statement (with its NOTIFY tail) and delivers its events locally. */
+export async function changeJobs(ctx: Ctx, operation: string, config: pg.QueryConfig, options: ChangeOptions = {}): Promise<Row[]> {
+  const rows = await ctx.db.query(operation, config, options.client);
+  if (!options.client) ctx.events.publishLocal(eventsOf(rows));
+  return rows;
+}

@@ -1,0 +1,162 @@
+/**
+ * The dead-letter queue: depth, groups by failure reason, replay, purge and resolve.
+ *
+ * Invariants (docs/design/backend-semantics.md, DLQ):
+ * - Selection: `ids` when given (the filter is then ignored), else the filter; always only
+ *   `state = 'dead'`, at most `limit` rows, oldest first (by seq).
+ * - Replay, purge and resolve lock their selection with FOR UPDATE SKIP LOCKED and re-check
+ *   `state = 'dead'` at the write (compare-and-set): concurrent replays move each job once.
+ * - Replay skips a job whose unique key is held by a live job of the target queue, or by an
+ *   earlier job of the same replay; if a concurrent insert takes the key meanwhile (unique
+ *   violation), the statement is re-run and that job is then reported as skipped.
+ */
+import {
+  BackendError,
+  type DlqDepth,
+  type DlqGroup,
+  type DlqReplayParams,
+  type DlqReplayResult,
+  type DlqResolveParams,
+  type DlqSelectParams,
+  type JobFilter,
+} from '@spindle/core';
+import { changeJobs, type Ctx } from './context.js';
+import { pgErrorCode } from './db.js';
+import { filterConditions, whereClause } from './filters.js';
+import { jobEventSql, notifyCtes, nowSql, NOTIFIED, Params } from './sql.js';
+
+const UNIQUE_VIOLATION = '23505';
+const MAX_REPLAY_ROUNDS = 3;
+
+/** WHERE conditions selecting dead jobs by ids or filter (alias `j`). */
+function selection(params: { ids?: string[]; filter?: JobFilter }, p: Params): string {
+  const where = params.ids !== undefined ? [`j.id = ANY(${p.add(params.ids)}::text[])`] : filterConditions(params.filter, p);
+  where.push(`j.state = 'dead'`);
+  return whereClause(where);
+}
+
+export async function dlqDepth(ctx: Ctx, params: { queue?: string } = {}): Promise<DlqDepth[]> {
+  const p = new Params();
+  const byQueue = params.queue !== undefined ? `AND queue = ${p.add(params.queue)}` : '';
+  const rows = await ctx.db.query('dlqDepth', {
+    text: `SELECT queue, count(*)::int AS depth FROM ${ctx.names.jobs}
+      WHERE state = 'dead' AND resolved_at IS NULL ${byQueue} GROUP BY queue ORDER BY queue`,
+    values: p.values,
+  });
+  return rows.map((r) => ({ queue: r.queue as string, depth: r.depth as number }));
+}
+
+export async function dlqGroups(ctx: Ctx, params: { filter?: JobFilter; limit?: number } = {}): Promise<DlqGroup[]> {
+  const p = new Params();
+  const where = selection({ filter: params.filter }, p);
+  const rows = await ctx.db.query('dlqGroups', {
+    text: `SELECT j.queue, coalesce(j.failure_reason, '') AS reason, count(*)::int AS count,
+        min(j.last_failed_at) AS first_failed_at, max(j.last_failed_at) AS last_failed_at,
+        (array_agg(j.id ORDER BY j.seq DESC))[1] AS sample_job_id
+      FROM ${ctx.names.jobs} j ${where}
+      GROUP BY j.queue, coalesce(j.failure_reason, '')
+      ORDER BY count DESC, j.queue, reason
+      LIMIT ${p.add(params.limit ?? 100)}`,
+    values: p.values,
+  });
+  return rows.map((r) => ({
+    queue: r.queue as string,
+    reason: r.reason as string,
+    count: r.count as number,
+    firstFailedAt: r.first_failed_at as Date,
+    lastFailedAt: r.last_failed_at as Date,
+    sampleJobId: r.sample_job_id as string,
+  }));
+}
+
+function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
+  const { jobs } = ctx.names;
+  const now = nowSql(p.add(params.now ?? null));
+  const where = selection(params, p);
+  const toQueue = p.add(params.toQueue ?? null);
+  const payload = p.add(params.payload ?? null);
+  return `WITH clock AS (SELECT ${now} AS now),
+  selected AS MATERIALIZED (
+    SELECT j.id, j.seq, j.unique_key, coalesce(${toQueue}::text, j.queue) AS target
+    FROM ${jobs} j ${where}
+    ORDER BY j.seq LIMIT ${p.add(params.limit)}
+    FOR UPDATE OF j SKIP LOCKED
+  ), ranked AS (
+    SELECT s.*, row_number() OVER (PARTITION BY s.target, s.unique_key ORDER BY s.seq) AS rank FROM selected s
+  ), movable AS (
+    SELECT r.id FROM ranked r
+    WHERE r.unique_key IS NULL OR (r.rank = 1 AND NOT EXISTS (
+      SELECT 1 FROM ${jobs} x WHERE x.queue = r.target AND x.unique_key = r.unique_key
+        AND x.state NOT IN ('completed', 'dead', 'cancelled')))
+  ), out AS (
+    UPDATE ${jobs} j SET state = 'queued', queue = coalesce(${toQueue}::text, j.queue),
+      payload = coalesce(${payload}::text, j.payload), run_at = c.now, attempt = 0, round = j.round + 1,
+      lease_token = NULL, lease_expires_at = NULL, failure_reason = NULL, first_failed_at = NULL,
+      last_failed_at = NULL, resolution_note = NULL, resolved_at = NULL, finished_at = NULL,
+      expires_at = NULL, result = NULL, cancel_requested = false
+    FROM movable m, clock c
+    WHERE j.id = m.id AND j.state = 'dead'
+    RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'replayed'`, job: 'j', at: 'c.now' })} AS ev
+  ), ${notifyCtes('out', p.add(ctx.names.channel), p.add(ctx.events.origin))}
+  SELECT s.id, o.id IS NOT NULL AS replayed, o.ev, ${NOTIFIED} AS notified
+  FROM selected s LEFT JOIN out o ON o.id = s.id
+  ORDER BY s.seq`;
+}
+
+export async function dlqReplay(ctx: Ctx, params: DlqReplayParams): Promise<DlqReplayResult> {
+  ctx.db.assertOpen();
+  if (params.limit <= 0 || (params.ids !== undefined && params.ids.length === 0)) return { replayed: [], skipped: [] };
+  for (let round = 1; ; round++) {
+    const p = new Params();
+    const text = replaySql(ctx, params, p);
+    try {
+      const rows = await changeJobs(ctx, 'dlqReplay', { text, values: p.values });
+      const result: DlqReplayResult = { replayed: [], skipped: [] };
+      for (const row of rows) {
+        if (row.replayed) result.replayed.push(row.id as string);
+        else result.skipped.push({ id: row.id as string, reason: 'unique_conflict' });
+      }
+      return result;
+    } catch (err) {
+      if (pgErrorCode(err) !== UNIQUE_VIOLATION) throw err;
+      if (round >= MAX_REPLAY_ROUNDS) throw new BackendError('postgres: dlqReplay kept colliding with concurrent inserts; retry the call', err);
+    }
+  }
+}
+
+export async function dlqPurge(ctx: Ctx, params: DlqSelectParams): Promise<number> {
+  if (params.limit <= 0 || (params.ids !== undefined && params.ids.length === 0)) return 0;
+  const p = new Params();
+  const where = selection(params, p);
+  const { jobs } = ctx.names;
+  const rows = await ctx.db.query('dlqPurge', {
+    text: `WITH victims AS MATERIALIZED (
+      SELECT j.id FROM ${jobs} j ${where} ORDER BY j.seq LIMIT ${p.add(params.limit)} FOR UPDATE OF j SKIP LOCKED
+    ), gone AS (
+      DELETE FROM ${jobs} j USING victims v WHERE j.id = v.id AND j.state = 'dead' RETURNING 1
+    )
+    SELECT count(*)::int AS n FROM gone`,
+    values: p.values,
+  });
+  return (rows[0]?.n as number) ?? 0;
+}
+
+export async function dlqResolve(ctx: Ctx, params: DlqResolveParams): Promise<number> {
+  if (params.limit <= 0 || (params.ids !== undefined && params.ids.length === 0)) return 0;
+  const p = new Params();
+  const now = nowSql(p.add(params.now ?? null));
+  const note = p.add(params.note);
+  const where = selection(params, p);
+  const { jobs } = ctx.names;
+  const rows = await ctx.db.query('dlqResolve', {
+    text: `WITH chosen AS MATERIALIZED (
+      SELECT j.id FROM ${jobs} j ${where} ORDER BY j.seq LIMIT ${p.add(params.limit)} FOR UPDATE OF j SKIP LOCKED
+    ), done AS (
+      UPDATE ${jobs} j SET resolution_note = ${note}::text, resolved_at = ${now}
+      FROM chosen c WHERE j.id = c.id AND j.state = 'dead' RETURNING 1
+    )
+    SELECT count(*)::int AS n FROM done`,
+    values: p.values,
+  });
+  return (rows[0]?.n as number) ?? 0;
+}

@@ -1,0 +1,234 @@
+/**
+ * PostgresBackend: the Backend contract on PostgreSQL. This file only wires the parts together
+ * (pool, event hub, LISTEN client, leadership, operation modules) and owns the lifecycle.
+ *
+ * Invariants:
+ * - One pool (ours, or the caller's, which we never end), one LISTEN client (lazily, on the
+ *   first subscribe, only when `listen`), one leadership client (while trying/leading).
+ * - close() is idempotent: it stops the listener, drops leadership, ends our pool; afterwards
+ *   every operation rejects with ClosedError.
+ * - Operations are single statements (or one transaction) that publish their own events; see
+ *   context.ts and sql.ts.
+ */
+import {
+  type Backend,
+  type BackendCapabilities,
+  type CancelJobsParams,
+  type CancelOutcome,
+  type ClaimedJob,
+  type ClaimParams,
+  type DlqDepth,
+  type DlqGroup,
+  type DlqReplayParams,
+  type DlqReplayResult,
+  type DlqResolveParams,
+  type DlqSelectParams,
+  type EventListener,
+  type ExtendLeasesParams,
+  type ExtendOutcome,
+  type FinalizeParams,
+  type InsertJobsParams,
+  type InsertOutcome,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type LeadershipParams,
+  type LeaseOutcome,
+  type ListJobsParams,
+  type MigrationResult,
+  type ProgressParams,
+  type PromoteResult,
+  type PruneParams,
+  type QueueInfo,
+  type QueueStateCount,
+  type RescueParams,
+  type RescueResult,
+} from '@spindle/core';
+import type pg from 'pg';
+import { resolveOptions, type PostgresBackendOptions, type SchemaNames } from './config.js';
+import type { Ctx } from './context.js';
+import { Db } from './db.js';
+import * as dlq from './dlq.js';
+import { EventHub } from './events.js';
+import { insertJobs } from './jobs-insert.js';
+import { cancelJobs, finalizeJobs } from './jobs-finalize.js';
+import { claimJobs, extendLeases, updateProgress } from './jobs-lease.js';
+import * as maintenance from './jobs-maintenance.js';
+import * as read from './jobs-read.js';
+import { Leadership } from './leader.js';
+import { checkSchema, migrate } from './migrate.js';
+import { Notifier } from './notifier.js';
+
+export class PostgresBackend implements Backend {
+  readonly kind = 'postgres';
+  readonly capabilities: BackendCapabilities;
+  /** The schema this backend works in (validated). */
+  readonly schema: string;
+
+  private readonly ctx: Ctx;
+  private readonly db: Db;
+  private readonly names: SchemaNames;
+  private readonly events = new EventHub();
+  private readonly notifier: Notifier | null;
+  private readonly leadership: Leadership;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: PostgresBackendOptions = {}) {
+    const resolved = resolveOptions(options);
+    this.names = resolved.names;
+    this.schema = resolved.names.schema;
+    this.db = new Db({
+      connectionString: options.connectionString,
+      pool: options.pool,
+      poolMax: resolved.poolMax,
+      applicationName: resolved.applicationName,
+    });
+    this.ctx = { db: this.db, names: this.names, events: this.events };
+    this.capabilities = { multiProcess: true, crossProcessEvents: resolved.listen, transactionalEnqueue: true };
+    this.notifier = resolved.listen
+      ? new Notifier(this.db.dedicatedClientConfig(`${resolved.applicationName}:listen`), this.names.channel, (payload) =>
+          this.events.receive(payload),
+        )
+      : null;
+    this.leadership = new Leadership(this.db.dedicatedClientConfig(`${resolved.applicationName}:leader`), this.names.leaderLockKey);
+  }
+
+  /** The pool in use (ours or the caller's), e.g. to open a transaction for `insertJobs`. */
+  get pool(): pg.Pool {
+    return this.db.pool;
+  }
+
+  migrate(): Promise<MigrationResult> {
+    return migrate(this.ctx);
+  }
+
+  checkSchema(): Promise<void> {
+    return checkSchema(this.ctx);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.events.clear();
+      await Promise.all([this.notifier?.stop(), this.leadership.close()]);
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+
+  async now(): Promise<Date> {
+    const rows = await this.db.query('now', { text: 'SELECT now() AS now' });
+    return rows[0]!.now as Date;
+  }
+
+  insertJobs(params: InsertJobsParams): Promise<InsertOutcome[]> {
+    return insertJobs(this.ctx, params);
+  }
+
+  claimJobs(params: ClaimParams): Promise<ClaimedJob[]> {
+    return claimJobs(this.ctx, params);
+  }
+
+  extendLeases(params: ExtendLeasesParams): Promise<ExtendOutcome[]> {
+    return extendLeases(this.ctx, params);
+  }
+
+  updateProgress(params: ProgressParams): Promise<LeaseOutcome[]> {
+    return updateProgress(this.ctx, params);
+  }
+
+  finalizeJobs(params: FinalizeParams): Promise<LeaseOutcome[]> {
+    return finalizeJobs(this.ctx, params);
+  }
+
+  cancelJobs(params: CancelJobsParams): Promise<CancelOutcome[]> {
+    return cancelJobs(this.ctx, params);
+  }
+
+  promoteDueJobs(params: { limit: number; now?: Date }): Promise<PromoteResult> {
+    return maintenance.promoteDueJobs(this.ctx, params);
+  }
+
+  nextDueAt(): Promise<Date | null> {
+    return maintenance.nextDueAt(this.ctx);
+  }
+
+  rescueExpiredLeases(params: RescueParams): Promise<RescueResult> {
+    return maintenance.rescueExpiredLeases(this.ctx, params);
+  }
+
+  pruneJobs(params: PruneParams): Promise<number> {
+    return maintenance.pruneJobs(this.ctx, params);
+  }
+
+  async tryAcquireLeadership(params: LeadershipParams): Promise<boolean> {
+    this.db.assertOpen();
+    return this.leadership.tryAcquire(params.holderId);
+  }
+
+  releaseLeadership(holderId: string): Promise<void> {
+    return this.leadership.release(holderId);
+  }
+
+  getJob(id: string): Promise<JobRecord | null> {
+    return read.getJob(this.ctx, id);
+  }
+
+  listJobs(params: ListJobsParams): Promise<JobPage> {
+    return read.listJobs(this.ctx, params);
+  }
+
+  countJobs(params?: { queue?: string }): Promise<QueueStateCount[]> {
+    return read.countJobs(this.ctx, params);
+  }
+
+  pauseQueue(queue: string): Promise<void> {
+    return read.pauseQueue(this.ctx, queue);
+  }
+
+  resumeQueue(queue: string): Promise<void> {
+    return read.resumeQueue(this.ctx, queue);
+  }
+
+  listQueues(): Promise<QueueInfo[]> {
+    return read.listQueues(this.ctx);
+  }
+
+  dlqDepth(params?: { queue?: string }): Promise<DlqDepth[]> {
+    return dlq.dlqDepth(this.ctx, params);
+  }
+
+  dlqGroups(params?: { filter?: JobFilter; limit?: number }): Promise<DlqGroup[]> {
+    return dlq.dlqGroups(this.ctx, params);
+  }
+
+  dlqReplay(params: DlqReplayParams): Promise<DlqReplayResult> {
+    return dlq.dlqReplay(this.ctx, params);
+  }
+
+  dlqPurge(params: DlqSelectParams): Promise<number> {
+    return dlq.dlqPurge(this.ctx, params);
+  }
+
+  dlqResolve(params: DlqResolveParams): Promise<number> {
+    return dlq.dlqResolve(this.ctx, params);
+  }
+
+  /** Local events after each commit; other processes' events via LISTEN (started on first use). */
+  subscribe(listener: EventListener): () => void {
+    this.db.assertOpen();
+    const unsubscribe = this.events.subscribe(listener);
+    this.notifier?.start();
+    return unsubscribe;
+  }
+
+  /**
+   * Resolves once the LISTEN connection is active (starting it if needed), so that events of
+   * other processes committed from now on are heard. Resolves at once when `listen` is false.
+   */
+  async whenListening(): Promise<void> {
+    if (!this.notifier) return;
+    this.db.assertOpen();
+    this.notifier.start();
+    await this.notifier.whenListening();
+  }
+}
