@@ -6,4 +6,4 @@ import { runBackendConformance, runModelTest } from '@spindle/conformance';
 import { makeTestBackend } from './helpers.js';
 
 runBackendConformance({ name: 'postgres', makeBackend: makeTestBackend });
-runModelTest({ name: 'postgres', makeBackend: makeTestBackend });
+runModelTest({ name: 'postgres', makeBackend: makeTestBackend, numRuns: 50 });

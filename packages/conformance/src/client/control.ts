@@ -133,7 +133,7 @@ export function controlTests(factory: BackendFactory): void {
           [() => q.add('signup', { email: 'a@b.co', age: 1 }, { delay: NaN }), /opts\.delay/],
           [() => q.add('signup', { email: 'a@b.co', age: 1 }, { priority: 'asap' as never }), /opts\.priority/],
           [() => q.add('bad name', { email: 'a@b.co', age: 1 }), /^name/],
-          [() => client.queue('bad queue!').add('x', {}), /queue/],
+          [async () => client.queue('bad queue!').add('x', {}), /queue/],
           [() => q.addBulk([{ name: 'ok', payload: { email: 'a@b.co', age: 1 } }, { name: 'ok', payload: { email: 'x', age: 1 } }]), /jobs\[1\]\.payload\.email/],
         ];
         for (const [call, message] of bad) {
@@ -188,7 +188,7 @@ export function controlTests(factory: BackendFactory): void {
           await new Promise((r) => setTimeout(r, 60_000).unref()); // ignores its signal: released after the grace
         }, { concurrency: 2, abortGraceMs: 100 });
         await started.promise;
-        await worker.close({ graceMs: 300 });
+        await worker.close({ graceMs: 1500 });
         assert.equal((await client.getJob(quick.id))?.state, 'completed');
         const released = await client.getJob(stuck.id);
         assert.equal(released?.state, 'queued');

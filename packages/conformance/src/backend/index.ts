@@ -1,0 +1,34 @@
+/**
+ * `runBackendConformance`: registers the whole backend-level conformance suite for one backend
+ * (one `describe` per resource, each test on a fresh migrated backend). Backends call it from a
+ * `*.test.ts` file with their own factory; see packages/sqlite/test/conformance.test.ts.
+ */
+import { describe } from 'node:test';
+import { createSuite, type ConformanceOptions } from '../suite.js';
+import { cancelTests } from './cancel.js';
+import { claimTests } from './claim.js';
+import { dlqTests } from './dlq.js';
+import { eventTests } from './events.js';
+import { finalizeTests } from './finalize.js';
+import { insertTests } from './insert.js';
+import { leaseTests } from './leases.js';
+import { maintenanceTests } from './maintenance.js';
+import { readTests } from './reads.js';
+import { retentionTests } from './retention.js';
+
+export function runBackendConformance(options: ConformanceOptions): void {
+  describe(`${options.name} backend conformance`, () => {
+    const suite = createSuite(options);
+    insertTests(suite);
+    claimTests(suite);
+    leaseTests(suite);
+    finalizeTests(suite);
+    cancelTests(suite);
+    maintenanceTests(suite);
+    retentionTests(suite);
+    readTests(suite);
+    dlqTests(suite);
+    eventTests(suite);
+    suite.finish();
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * State-change events: the in-process emitter, and the outbox that carries events to other
+ * processes sharing the database file.
+ *
+ * Invariants:
+ * - Local subscribers receive a transaction's events only after it committed, on a later tick
+ *   (`process.nextTick`), never from inside the transaction; one listener call per transaction.
+ * - Other processes: each write transaction that produced events inserts ONE `spindle_events`
+ *   row (body = JSON array, origin = this instance's random id) inside that same transaction,
+ *   so the row exists if and only if the changes committed. SQLite serialises writers, so `seq`
+ *   order is commit order.
+ * - The poller runs only while someone is subscribed (and the timer is unref'ed). It starts at
+ *   the newest row present when polling begins, reads only when `PRAGMA data_version` moved
+ *   (another connection committed), and skips rows of its own origin (already delivered
+ *   locally). Delivery is best effort: a poller that falls more than a minute behind may miss
+ *   rows the pruner deleted.
+ * - The newest outbox row is never pruned, so `seq` (a rowid) never goes backwards.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EventListener, SpindleEvent } from '@spindle/core';
+import type { Connection } from './connection.js';
+
+/** Outbox rows older than this are deleted by pruneJobs. */
+export const OUTBOX_RETENTION_MS = 60_000;
+
+const POLL_BATCH = 500;
+
+interface Subscription {
+  listener: EventListener;
+}
+
+interface OutboxRow {
+  seq: number;
+  origin: string;
+  body: string;
+}
+
+export class EventHub {
+  /** Identifies this backend instance's rows in the outbox. */
+  readonly origin = randomBytes(12).toString('hex');
+  private readonly subscriptions = new Set<Subscription>();
+  private timer: NodeJS.Timeout | null = null;
+  private lastSeq = 0;
+  private lastDataVersion: number | null = null;
+
+  /** `crossProcess`: write and poll the outbox (false for a private in-memory database). */
+  constructor(
+    private readonly conn: Connection,
+    private readonly pollMs: number,
+    private readonly crossProcess: boolean,
+  ) {}
+
+  subscribe(listener: EventListener): () => void {
+    const subscription: Subscription = { listener };
+    this.subscriptions.add(subscription);
+    if (this.crossProcess && this.timer === null) this.startPolling();
+    return () => {
+      if (!this.subscriptions.delete(subscription)) return;
+      if (this.subscriptions.size === 0) this.stopPolling();
+    };
+  }
+
+  /** Inside a write transaction: records its events for other processes. */
+  writeOutbox(events: SpindleEvent[]): void {
+    if (!this.crossProcess) return;
+    this.conn
+      .stmt('INSERT INTO spindle_events (origin, at, body) VALUES (?, ?, ?)')
+      .run(this.origin, Date.now(), JSON.stringify(events));
+  }
+
+  /** After a commit: hands the transaction's events to local subscribers on the next tick. */
+  publishLocal(events: SpindleEvent[]): void {
+    if (this.subscriptions.size === 0) return;
+    process.nextTick(() => this.deliver(events));
+  }
+
+  close(): void {
+    this.stopPolling();
+    this.subscriptions.clear();
+  }
+
+  private deliver(events: SpindleEvent[]): void {
+    for (const subscription of [...this.subscriptions]) {
+      try {
+        subscription.listener(events);
+      } catch (err) {
+        process.emitWarning(`spindle: an event listener threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  private startPolling(): void {
+    try {
+      this.lastDataVersion = this.dataVersion();
+      const row = this.conn.stmt('SELECT max(seq) AS seq FROM spindle_events').get() as { seq: number | null };
+      this.lastSeq = row.seq ?? 0;
+    } catch {
+      // Not migrated yet: every row that will appear is new.
+      this.lastSeq = 0;
+      this.lastDataVersion = null;
+    }
+    this.timer = setInterval(() => this.poll(), this.pollMs);
+    this.timer.unref();
+  }
+
+  private stopPolling(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private dataVersion(): number {
+    return Number(this.conn.db.pragma('data_version', { simple: true }));
+  }
+
+  private poll(): void {
+    if (!this.conn.db.open) return;
+    try {
+      // Read the counter before the rows: a commit landing in between changes it again, so the
+      // next tick reads once more and nothing is missed.
+      const version = this.dataVersion();
+      if (version === this.lastDataVersion) return;
+      const select = this.conn.stmt('SELECT seq, origin, body FROM spindle_events WHERE seq > ? ORDER BY seq LIMIT ?');
+      for (;;) {
+        const rows = select.all(this.lastSeq, POLL_BATCH) as OutboxRow[];
+        for (const row of rows) {
+          this.lastSeq = row.seq;
+          if (row.origin === this.origin || this.subscriptions.size === 0) continue;
+          let events: SpindleEvent[];
+          try {
+            events = JSON.parse(row.body) as SpindleEvent[];
+          } catch {
+            continue;
+          }
+          this.deliver(events);
+        }
+        if (rows.length < POLL_BATCH) break;
+      }
+      this.lastDataVersion = version;
+    } catch {
+      // Best effort (e.g. the table does not exist yet): the next tick tries again.
+    }
+  }
+}
+
+/** Deletes outbox rows older than a minute, always keeping the newest row (see invariants). */
+export function pruneOutbox(conn: Connection): void {
+  conn
+    .stmt('DELETE FROM spindle_events WHERE at < ? AND seq < (SELECT max(seq) FROM spindle_events)')
+    .run(Date.now() - OUTBOX_RETENTION_MS);
+}

@@ -1,0 +1,146 @@
+/**
+ * Leader-only maintenance: promoting due jobs, rescuing expired leases, pruning finished jobs
+ * (and the event outbox), and the leader row itself.
+ *
+ * Invariants:
+ * - Every move is a compare-and-set evaluated at the moment of the write (the WHERE of the
+ *   UPDATE/DELETE repeats the selection's condition), inside one BEGIN IMMEDIATE transaction:
+ *   running concurrently with workers or another maintainer can never move a job twice.
+ * - The rescuer clears the lease token of every job it moves, fencing the old holder out, and
+ *   counts the expiry as a spent attempt (error kind `lease_expired`).
+ * - Selections walk the partial indexes of the schema (INDEXED BY: the planner, without
+ *   statistics, would otherwise pick the broader state index), so their cost follows the
+ *   number of due / expired rows, not the table size.
+ * - Leadership is one `spindle_leader` row (role `maintenance`) taken when free or expired and
+ *   renewed only by its holder.
+ */
+import type { PromoteResult, PruneParams, RescueParams, RescueResult, LeadershipParams } from '@spindle/core';
+import { pruneOutbox } from './events.js';
+import { errorEventData, jobEvent, type EventRow } from './rows.js';
+import {
+  CLEAR_LEASE,
+  errorsAppended,
+  EVENT_COLUMNS,
+  expiresAt,
+  KEEP_CANCELLED,
+  KEEP_DEAD,
+  nowMs,
+  retentionParams,
+} from './state-sql.js';
+import type { Store } from './tx.js';
+
+const DUE = "state IN ('scheduled', 'retrying')";
+
+const PROMOTE = `UPDATE spindle_jobs SET state = 'queued'
+  WHERE seq IN (SELECT seq FROM spindle_jobs INDEXED BY spindle_jobs_due_idx
+                WHERE ${DUE} AND run_at <= @now ORDER BY run_at LIMIT @limit)
+    AND ${DUE} AND run_at <= @now
+  RETURNING ${EVENT_COLUMNS}`;
+
+export function promoteDueJobs(store: Store, params: { limit: number; now?: Date }): PromoteResult {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const rows = store.conn.stmt(PROMOTE).all({ now, limit: params.limit }) as EventRow[];
+    const queues = new Set<string>();
+    for (const row of rows) {
+      queues.add(row.queue);
+      events.push(jobEvent('promoted', row, now));
+    }
+    return { promoted: rows.length, queues: [...queues].sort() };
+  });
+}
+
+export function nextDueAt(store: Store): Date | null {
+  const row = store.conn.stmt(`SELECT min(run_at) AS at FROM spindle_jobs INDEXED BY spindle_jobs_due_idx WHERE ${DUE}`).get() as { at: number | null };
+  return row.at === null ? null : new Date(row.at);
+}
+
+const CANCELLED = 'cancel_requested <> 0';
+const EXHAUSTED = 'cancel_requested = 0 AND attempt >= max_retries + 1';
+const REQUEUED = 'cancel_requested = 0 AND attempt < max_retries + 1';
+const LEASE_ERROR =
+  "json_object('attempt', attempt, 'round', round, 'kind', 'lease_expired', 'name', 'LeaseExpired', " +
+  "'message', 'lease expired: worker ' || coalesce(worker_id, 'unknown') || ' stopped renewing it', " +
+  "'workerId', worker_id, 'at', @now)";
+const EXPIRED = "state = 'running' AND lease_expires_at < @now";
+
+// SET expressions all read the row as it was before this UPDATE.
+const RESCUE = `UPDATE spindle_jobs SET
+    state = CASE WHEN ${CANCELLED} THEN 'cancelled' WHEN ${EXHAUSTED} THEN 'dead' ELSE 'queued' END,
+    errors = ${errorsAppended(LEASE_ERROR)},
+    run_at = CASE WHEN ${REQUEUED} THEN @now ELSE run_at END,
+    finished_at = CASE WHEN ${REQUEUED} THEN finished_at ELSE @now END,
+    failure_reason = CASE WHEN ${EXHAUSTED} THEN 'lease expired' ELSE failure_reason END,
+    last_failed_at = CASE WHEN ${CANCELLED} THEN last_failed_at ELSE @now END,
+    first_failed_at = CASE WHEN ${CANCELLED} THEN first_failed_at ELSE coalesce(first_failed_at, @now) END,
+    expires_at = CASE WHEN ${CANCELLED} THEN ${expiresAt(KEEP_CANCELLED)}
+                      WHEN ${EXHAUSTED} THEN ${expiresAt(KEEP_DEAD)} ELSE expires_at END,
+    ${CLEAR_LEASE}
+  WHERE seq IN (SELECT seq FROM spindle_jobs INDEXED BY spindle_jobs_lease_idx
+                WHERE ${EXPIRED} ORDER BY lease_expires_at LIMIT @limit)
+    AND ${EXPIRED}
+  RETURNING ${EVENT_COLUMNS}, worker_id AS workerId`;
+
+export function rescueExpiredLeases(store: Store, params: RescueParams): RescueResult {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const rows = store.conn
+      .stmt(RESCUE)
+      .all({ now, limit: params.limit, ...retentionParams(params.retention) }) as Array<EventRow & { workerId: string | null }>;
+    const result: RescueResult = { requeued: [], dead: [], cancelled: [] };
+    for (const row of rows) {
+      if (row.state === 'dead') result.dead.push(row.id);
+      else if (row.state === 'cancelled') result.cancelled.push(row.id);
+      else result.requeued.push(row.id);
+      const message = `lease expired: worker ${row.workerId ?? 'unknown'} stopped renewing it`;
+      events.push(jobEvent('rescued', row, now, errorEventData({ message, kind: 'lease_expired' })));
+    }
+    return result;
+  });
+}
+
+const PRUNE_EXPIRED = `DELETE FROM spindle_jobs WHERE seq IN (
+  SELECT seq FROM spindle_jobs WHERE expires_at IS NOT NULL AND expires_at <= @now ORDER BY expires_at LIMIT @limit)`;
+
+// Per (queue, state): rank finished jobs newest first (finished_at, then seq) and delete those
+// ranked beyond their keep count. Only queues that have a count rule are ranked.
+const PRUNE_BY_COUNT = `DELETE FROM spindle_jobs WHERE seq IN (
+  SELECT seq FROM (
+    SELECT seq, state, completed_keep_count, dead_keep_count,
+      row_number() OVER (PARTITION BY queue, state ORDER BY finished_at DESC, seq DESC) AS rank
+    FROM spindle_jobs
+    WHERE state IN ('completed', 'dead') AND queue IN (
+      SELECT DISTINCT queue FROM spindle_jobs
+      WHERE (state = 'completed' AND completed_keep_count IS NOT NULL) OR (state = 'dead' AND dead_keep_count IS NOT NULL))
+  )
+  WHERE rank > CASE state WHEN 'completed' THEN completed_keep_count ELSE dead_keep_count END
+  LIMIT @limit)`;
+
+export function pruneJobs(store: Store, params: PruneParams): number {
+  const now = nowMs(params.now);
+  return store.write(() => {
+    const { conn } = store;
+    let deleted = conn.stmt(PRUNE_EXPIRED).run({ now, limit: params.limit }).changes;
+    if (deleted < params.limit) deleted += conn.stmt(PRUNE_BY_COUNT).run({ limit: params.limit - deleted }).changes;
+    pruneOutbox(conn);
+    return deleted;
+  });
+}
+
+const ACQUIRE = `INSERT INTO spindle_leader (role, holder_id, expires_at) VALUES ('maintenance', @holderId, @expiresAt)
+  ON CONFLICT (role) DO UPDATE SET holder_id = excluded.holder_id, expires_at = excluded.expires_at
+  WHERE spindle_leader.holder_id = excluded.holder_id OR spindle_leader.expires_at < @now
+  RETURNING holder_id`;
+
+export function tryAcquireLeadership(store: Store, params: LeadershipParams): boolean {
+  const now = nowMs(params.now);
+  return store.write(
+    () => store.conn.stmt(ACQUIRE).get({ holderId: params.holderId, expiresAt: now + params.ttlMs, now }) !== undefined,
+  );
+}
+
+export function releaseLeadership(store: Store, holderId: string): void {
+  store.write(() => {
+    store.conn.stmt("DELETE FROM spindle_leader WHERE role = 'maintenance' AND holder_id = ?").run(holderId);
+  });
+}

@@ -1,0 +1,197 @@
+/**
+ * The producer and worker hot path: insertJobs, claimJobs, extendLeases, updateProgress and
+ * cancelJobs (finalizeJobs lives in finalize.ts).
+ *
+ * Invariants:
+ * - Each call is one BEGIN IMMEDIATE transaction (store.write); batches answer per item, in
+ *   input order. SQL texts are constants, prepared once per connection.
+ * - Dedup: an existing id (any state) or a live (queue, unique_key) means "not inserted", and
+ *   the existing job is untouched; later items of a batch dedup against earlier ones.
+ * - A claim only takes rows that are `queued` at the moment of the write, of a queue that is
+ *   not paused, in (priority, run_at, seq) order, with a fresh 128-bit random token each.
+ * - Post-claim writes (extend, progress) apply only through FENCE; a miss is `lease_lost` when
+ *   the job exists and `not_found` when it does not.
+ */
+import {
+  eventData,
+  type CancelJobsParams,
+  type CancelOutcome,
+  type ClaimedJob,
+  type ClaimParams,
+  type ExtendLeasesParams,
+  type ExtendOutcome,
+  type InsertJobsParams,
+  type InsertOutcome,
+  type JobInsert,
+  type JobState,
+  type LeaseOutcome,
+  type ProgressParams,
+} from '@spindle/core';
+import { jobEvent, toClaimedJob, CLAIM_COLUMNS, type ClaimRow, type EventRow } from './rows.js';
+import { CANCELLABLE_SQL, CLEAR_LEASE, EVENT_COLUMNS, expiresAt, FENCE, KEEP_CANCELLED, nowMs, TERMINAL_SQL } from './state-sql.js';
+import type { Store } from './tx.js';
+
+const INSERT_JOB = `INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
+    backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count)
+  VALUES (@id, @queue, @name, @payload, @state, @priority, @maxRetries, @uniqueKey, @timeoutMs,
+    @backoff, @now, @runAt, @completedKeepMs, @completedKeepCount, @deadKeepMs, @deadKeepCount)
+  ON CONFLICT DO NOTHING
+  RETURNING seq`;
+const FIND_BY_ID = 'SELECT id, state FROM spindle_jobs WHERE id = ?';
+const FIND_LIVE_UNIQUE = `SELECT id, state FROM spindle_jobs
+  WHERE queue = ? AND unique_key = ? AND unique_key IS NOT NULL AND state NOT IN ${TERMINAL_SQL}`;
+const EXISTS = 'SELECT 1 FROM spindle_jobs WHERE id = ?';
+
+export function insertJobs(store: Store, params: InsertJobsParams): InsertOutcome[] {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const { conn } = store;
+    const insert = conn.stmt(INSERT_JOB);
+    return params.jobs.map((job): InsertOutcome => {
+      const { state, runAt } = initialSchedule(job, now);
+      const inserted = insert.get({
+        id: job.id,
+        queue: job.queue,
+        name: job.name,
+        payload: job.payload,
+        state,
+        priority: job.priority,
+        maxRetries: job.maxRetries,
+        uniqueKey: job.uniqueKey,
+        timeoutMs: job.timeoutMs,
+        backoff: job.backoff === null ? null : JSON.stringify(job.backoff),
+        now,
+        runAt,
+        completedKeepMs: job.retention.completedKeepMs,
+        completedKeepCount: job.retention.completedKeepCount,
+        deadKeepMs: job.retention.deadKeepMs,
+        deadKeepCount: job.retention.deadKeepCount,
+      });
+      if (inserted !== undefined) {
+        events.push(jobEvent('added', { id: job.id, queue: job.queue, name: job.name, state, attempt: 0 }, now));
+        return { id: job.id, inserted: true, state };
+      }
+      const existing = (conn.stmt(FIND_BY_ID).get(job.id) ??
+        (job.uniqueKey === null ? undefined : conn.stmt(FIND_LIVE_UNIQUE).get(job.queue, job.uniqueKey))) as
+        | { id: string; state: JobState }
+        | undefined;
+      if (existing === undefined) throw new Error(`insert of job ${job.id} conflicted with neither its id nor its unique key`);
+      return { id: existing.id, inserted: false, state: existing.state };
+    });
+  });
+}
+
+/** `scheduled` when the requested time is in the future, else `queued` now (or at the past runAt). */
+function initialSchedule(job: JobInsert, now: number): { state: JobState; runAt: number } {
+  const requested = job.runAt !== null ? job.runAt.getTime() : job.delayMs !== null ? now + job.delayMs : null;
+  if (requested !== null && requested > now) return { state: 'scheduled', runAt: requested };
+  return { state: 'queued', runAt: job.runAt !== null ? job.runAt.getTime() : now };
+}
+
+const CLAIM = `UPDATE spindle_jobs
+  SET state = 'running', attempt = attempt + 1, lease_token = lower(hex(randomblob(16))),
+      lease_expires_at = @leaseExpiresAt, started_at = @now, worker_id = @workerId, cancel_requested = 0
+  WHERE seq IN (
+    SELECT seq FROM spindle_jobs
+    WHERE queue = @queue AND state = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM spindle_queues WHERE name = @queue AND paused = 1)
+    ORDER BY priority, run_at, seq
+    LIMIT @limit)
+  AND state = 'queued'
+  RETURNING ${CLAIM_COLUMNS}`;
+
+export function claimJobs(store: Store, params: ClaimParams): ClaimedJob[] {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const rows = store.conn.stmt(CLAIM).all({
+      queue: params.queue,
+      workerId: params.workerId,
+      limit: params.limit,
+      now,
+      leaseExpiresAt: now + params.leaseMs,
+    }) as ClaimRow[];
+    // RETURNING order is unspecified: restore claim order.
+    rows.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.seq - b.seq);
+    return rows.map((row) => {
+      events.push(jobEvent('started', { ...row, state: 'running' }, now));
+      return toClaimedJob(row);
+    });
+  });
+}
+
+/** One statement for the whole batch: the leases are bound as one JSON array. */
+const EXTEND = `UPDATE spindle_jobs SET lease_expires_at = @leaseExpiresAt
+  FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt, value ->> '$.leaseToken' AS token
+        FROM json_each(@leases)) AS lease
+  WHERE spindle_jobs.id = lease.id AND spindle_jobs.attempt = lease.attempt
+    AND spindle_jobs.lease_token = lease.token AND +spindle_jobs.state = 'running'
+  RETURNING spindle_jobs.id AS id, spindle_jobs.attempt AS attempt, spindle_jobs.lease_token AS token,
+    spindle_jobs.cancel_requested AS cancelRequested`;
+
+export function extendLeases(store: Store, params: ExtendLeasesParams): ExtendOutcome[] {
+  const now = nowMs(params.now);
+  return store.write(() => {
+    const leases = params.leases.map((l) => ({ id: l.id, attempt: l.attempt, leaseToken: l.leaseToken }));
+    const rows = store.conn.stmt(EXTEND).all({ leaseExpiresAt: now + params.leaseMs, leases: JSON.stringify(leases) }) as Array<{
+      id: string;
+      attempt: number;
+      token: string;
+      cancelRequested: number;
+    }>;
+    const extended = new Map(rows.map((r) => [`${r.attempt}:${r.token}:${r.id}`, r.cancelRequested !== 0]));
+    return leases.map((lease): ExtendOutcome => {
+      const cancelRequested = extended.get(`${lease.attempt}:${lease.leaseToken}:${lease.id}`);
+      if (cancelRequested !== undefined) return { outcome: 'ok', cancelRequested };
+      return { outcome: missOutcome(store, lease.id), cancelRequested: false };
+    });
+  });
+}
+
+/** Why a fenced write matched nothing. */
+export function missOutcome(store: Store, id: string): LeaseOutcome {
+  return store.conn.stmt(EXISTS).get(id) === undefined ? 'not_found' : 'lease_lost';
+}
+
+const PROGRESS = `UPDATE spindle_jobs SET progress = @progress WHERE ${FENCE} RETURNING ${EVENT_COLUMNS}`;
+
+export function updateProgress(store: Store, params: ProgressParams): LeaseOutcome[] {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const update = store.conn.stmt(PROGRESS);
+    return params.items.map((item): LeaseOutcome => {
+      const row = update.get({ id: item.id, attempt: item.attempt, leaseToken: item.leaseToken, progress: item.progress }) as
+        | EventRow
+        | undefined;
+      if (row === undefined) return missOutcome(store, item.id);
+      events.push(jobEvent('progress', row, now, eventData(item.progress)));
+      return 'ok';
+    });
+  });
+}
+
+const FIND_FOR_CANCEL = 'SELECT seq, state FROM spindle_jobs WHERE id = ?';
+const REQUEST_CANCEL = `UPDATE spindle_jobs SET cancel_requested = 1 WHERE seq = ? AND state = 'running' RETURNING ${EVENT_COLUMNS}`;
+const CANCEL = `UPDATE spindle_jobs
+  SET state = 'cancelled', finished_at = @now, expires_at = ${expiresAt(KEEP_CANCELLED)}, ${CLEAR_LEASE}
+  WHERE seq = @seq AND state IN ${CANCELLABLE_SQL}
+  RETURNING ${EVENT_COLUMNS}`;
+
+export function cancelJobs(store: Store, params: CancelJobsParams): CancelOutcome[] {
+  const now = nowMs(params.now);
+  return store.write((events) => {
+    const { conn } = store;
+    return params.ids.map((id): CancelOutcome => {
+      const found = conn.stmt(FIND_FOR_CANCEL).get(id) as { seq: number; state: JobState } | undefined;
+      if (found === undefined) return 'not_found';
+      if (found.state === 'running') {
+        const row = conn.stmt(REQUEST_CANCEL).get(found.seq) as EventRow;
+        events.push(jobEvent('cancel_requested', row, now));
+        return 'cancel_requested';
+      }
+      const row = conn.stmt(CANCEL).get({ seq: found.seq, now, cancelledMs: params.retention.cancelledMs }) as EventRow | undefined;
+      if (row === undefined) return 'already_final';
+      events.push(jobEvent('cancelled', row, now));
+      return 'cancelled';
+    });
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * The seam between stored rows and the core's types: column lists, row shapes, and their
+ * mapping to JobRecord / ClaimedJob / JobEvent.
+ *
+ * Invariants:
+ * - Times are INTEGER epoch milliseconds in the database and Date objects outside it; the
+ *   conversion happens here and nowhere else.
+ * - JSON columns are TEXT, parsed once here (`payload`, `progress`, `result`, `errors`,
+ *   `backoff`). The lease token never appears in a JobRecord.
+ */
+import {
+  MAX_EVENT_DATA_BYTES,
+  parseStoredJson,
+  type AttemptError,
+  type BackoffSpec,
+  type ClaimedJob,
+  type JobEvent,
+  type JobEventType,
+  type JobRecord,
+  type JobState,
+} from '@spindle/core';
+
+/** Every column a JobRecord needs (not the lease token, not the retention rules). */
+export const JOB_COLUMNS =
+  'seq, id, queue, name, payload, state, priority, attempt, max_retries, progress, result, errors, unique_key, ' +
+  'timeout_ms, backoff, round, created_at, run_at, started_at, finished_at, lease_expires_at, worker_id, ' +
+  'cancel_requested, failure_reason, first_failed_at, last_failed_at, resolution_note, resolved_at, expires_at';
+
+export interface JobRow {
+  seq: number;
+  id: string;
+  queue: string;
+  name: string;
+  payload: string;
+  state: JobState;
+  priority: number;
+  attempt: number;
+  max_retries: number;
+  progress: string | null;
+  result: string | null;
+  errors: string;
+  unique_key: string | null;
+  timeout_ms: number | null;
+  backoff: string | null;
+  round: number;
+  created_at: number;
+  run_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  lease_expires_at: number | null;
+  worker_id: string | null;
+  cancel_requested: number;
+  failure_reason: string | null;
+  first_failed_at: number | null;
+  last_failed_at: number | null;
+  resolution_note: string | null;
+  resolved_at: number | null;
+  expires_at: number | null;
+}
+
+/** What a claim's UPDATE … RETURNING yields. */
+export const CLAIM_COLUMNS =
+  'seq, id, queue, name, payload, priority, attempt, max_retries, lease_token, lease_expires_at, timeout_ms, ' +
+  'backoff, round, progress, created_at, run_at';
+
+export interface ClaimRow {
+  seq: number;
+  id: string;
+  queue: string;
+  name: string;
+  payload: string;
+  priority: number;
+  attempt: number;
+  max_retries: number;
+  lease_token: string;
+  lease_expires_at: number;
+  timeout_ms: number | null;
+  backoff: string | null;
+  round: number;
+  progress: string | null;
+  created_at: number;
+  run_at: number;
+}
+
+/** The columns an event is built from (what writes RETURN). */
+export interface EventRow {
+  id: string;
+  queue: string;
+  name: string;
+  state: JobState;
+  attempt: number;
+}
+
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+export function toJobRecord(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    queue: row.queue,
+    name: row.name,
+    payload: JSON.parse(row.payload),
+    state: row.state,
+    priority: row.priority,
+    attempt: row.attempt,
+    maxRetries: row.max_retries,
+    progress: parseStoredJson(row.progress),
+    result: parseStoredJson(row.result),
+    errors: JSON.parse(row.errors) as AttemptError[],
+    uniqueKey: row.unique_key,
+    timeoutMs: row.timeout_ms,
+    backoff: parseStoredJson(row.backoff) as BackoffSpec | null,
+    round: row.round,
+    createdAt: new Date(row.created_at),
+    runAt: new Date(row.run_at),
+    startedAt: date(row.started_at),
+    finishedAt: date(row.finished_at),
+    leaseExpiresAt: date(row.lease_expires_at),
+    workerId: row.worker_id,
+    cancelRequested: row.cancel_requested !== 0,
+    failureReason: row.failure_reason,
+    firstFailedAt: date(row.first_failed_at),
+    lastFailedAt: date(row.last_failed_at),
+    resolution: row.resolved_at === null ? null : { note: row.resolution_note ?? '', at: new Date(row.resolved_at) },
+    expiresAt: date(row.expires_at),
+  };
+}
+
+export function toClaimedJob(row: ClaimRow): ClaimedJob {
+  return {
+    id: row.id,
+    attempt: row.attempt,
+    leaseToken: row.lease_token,
+    queue: row.queue,
+    name: row.name,
+    payload: JSON.parse(row.payload),
+    priority: row.priority,
+    maxRetries: row.max_retries,
+    leaseExpiresAt: new Date(row.lease_expires_at),
+    timeoutMs: row.timeout_ms,
+    backoff: parseStoredJson(row.backoff) as BackoffSpec | null,
+    round: row.round,
+    progress: parseStoredJson(row.progress),
+    createdAt: new Date(row.created_at),
+    runAt: new Date(row.run_at),
+  };
+}
+
+/** A job event for the row's state after the change; `data` only when given (already small). */
+export function jobEvent(type: JobEventType, row: EventRow, at: number, data?: unknown): JobEvent {
+  const event: JobEvent = { type, jobId: row.id, queue: row.queue, name: row.name, state: row.state, attempt: row.attempt, at };
+  if (data !== undefined) event.data = data;
+  return event;
+}
+
+/** `{ message, kind }` of an attempt error, when its JSON is small enough for an event. */
+export function errorEventData(error: Pick<AttemptError, 'message' | 'kind'>): unknown {
+  const data = { message: error.message, kind: error.kind };
+  return JSON.stringify(data).length <= MAX_EVENT_DATA_BYTES ? data : undefined;
+}

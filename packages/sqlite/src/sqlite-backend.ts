@@ -1,0 +1,202 @@
+/**
+ * SqliteBackend: the Backend contract of @spindle/core on one better-sqlite3 connection. This
+ * file only wires the parts together; each operation lives in its own module.
+ *
+ * Invariants:
+ * - One connection per backend instance. Several instances (threads, processes) may share a
+ *   file: WAL lets readers run beside the single writer, and every write takes the write lock
+ *   up front (BEGIN IMMEDIATE, waiting up to busyTimeoutMs).
+ * - Every method is atomic, resolves only after COMMIT, and rejects with a SpindleError: driver
+ *   errors are wrapped in BackendError (cause kept); after close() calls reject with ClosedError.
+ * - better-sqlite3 is synchronous: no await ever happens inside a transaction.
+ */
+import {
+  ClosedError,
+  type Backend,
+  type BackendCapabilities,
+  type CancelJobsParams,
+  type CancelOutcome,
+  type ClaimedJob,
+  type ClaimParams,
+  type DlqDepth,
+  type DlqGroup,
+  type DlqReplayParams,
+  type DlqReplayResult,
+  type DlqResolveParams,
+  type DlqSelectParams,
+  type EventListener,
+  type ExtendLeasesParams,
+  type ExtendOutcome,
+  type FinalizeParams,
+  type InsertJobsParams,
+  type InsertOutcome,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type LeadershipParams,
+  type LeaseOutcome,
+  type ListJobsParams,
+  type MigrationResult,
+  type ProgressParams,
+  type PromoteResult,
+  type PruneParams,
+  type QueueInfo,
+  type QueueStateCount,
+  type RescueParams,
+  type RescueResult,
+} from '@spindle/core';
+import { Connection, toBackendError, type ConnectionSettings } from './connection.js';
+import { dlqDepth, dlqGroups, dlqPurge, dlqReplay, dlqResolve } from './dlq.js';
+import { EventHub } from './events.js';
+import { finalizeJobs } from './finalize.js';
+import { countJobs, getJob, listJobs, listQueues, setQueuePaused } from './jobs-read.js';
+import * as maintenance from './jobs-maintenance.js';
+import { cancelJobs, claimJobs, extendLeases, insertJobs, updateProgress } from './jobs-write.js';
+import { checkSchema, migrate } from './migrate.js';
+import { resolveOptions, type ResolvedOptions, type SqliteBackendOptions } from './options.js';
+import { createStore, type Store } from './tx.js';
+
+export class SqliteBackend implements Backend {
+  readonly kind = 'sqlite';
+  readonly capabilities: BackendCapabilities;
+  readonly options: Readonly<ResolvedOptions>;
+  private readonly conn: Connection;
+  private readonly hub: EventHub;
+  private readonly store: Store;
+  private closed = false;
+
+  constructor(options: SqliteBackendOptions) {
+    this.options = resolveOptions(options);
+    // A private in-memory database is invisible to other connections: no sharing, no outbox.
+    const shared = !this.options.inMemory;
+    this.capabilities = { multiProcess: shared, crossProcessEvents: shared, transactionalEnqueue: false };
+    this.conn = new Connection(this.options);
+    this.hub = new EventHub(this.conn, this.options.eventPollMs, shared);
+    this.store = createStore(this.conn, this.hub);
+    if (this.options.autoMigrate) {
+      try {
+        migrate(this.conn);
+      } catch (err) {
+        this.hub.close();
+        this.conn.close();
+        throw toBackendError('migrate', err);
+      }
+    }
+  }
+
+  /** Runs a synchronous operation as a promise: closed check, driver errors wrapped. */
+  private run<T>(operation: string, fn: (store: Store) => T): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError('sqlite backend'));
+    try {
+      return Promise.resolve(fn(this.store));
+    } catch (err) {
+      return Promise.reject(toBackendError(operation, err));
+    }
+  }
+
+  migrate(): Promise<MigrationResult> {
+    return this.run('migrate', () => migrate(this.conn));
+  }
+  checkSchema(): Promise<void> {
+    return this.run('checkSchema', () => checkSchema(this.conn));
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.close();
+    try {
+      this.conn.close();
+    } catch (err) {
+      throw toBackendError('close', err);
+    }
+  }
+  now(): Promise<Date> {
+    return this.run('now', () => new Date());
+  }
+
+  insertJobs(params: InsertJobsParams): Promise<InsertOutcome[]> {
+    return this.run('insertJobs', (s) => insertJobs(s, params));
+  }
+  claimJobs(params: ClaimParams): Promise<ClaimedJob[]> {
+    return this.run('claimJobs', (s) => claimJobs(s, params));
+  }
+  extendLeases(params: ExtendLeasesParams): Promise<ExtendOutcome[]> {
+    return this.run('extendLeases', (s) => extendLeases(s, params));
+  }
+  updateProgress(params: ProgressParams): Promise<LeaseOutcome[]> {
+    return this.run('updateProgress', (s) => updateProgress(s, params));
+  }
+  finalizeJobs(params: FinalizeParams): Promise<LeaseOutcome[]> {
+    return this.run('finalizeJobs', (s) => finalizeJobs(s, params));
+  }
+  cancelJobs(params: CancelJobsParams): Promise<CancelOutcome[]> {
+    return this.run('cancelJobs', (s) => cancelJobs(s, params));
+  }
+
+  promoteDueJobs(params: { limit: number; now?: Date }): Promise<PromoteResult> {
+    return this.run('promoteDueJobs', (s) => maintenance.promoteDueJobs(s, params));
+  }
+  nextDueAt(): Promise<Date | null> {
+    return this.run('nextDueAt', (s) => maintenance.nextDueAt(s));
+  }
+  rescueExpiredLeases(params: RescueParams): Promise<RescueResult> {
+    return this.run('rescueExpiredLeases', (s) => maintenance.rescueExpiredLeases(s, params));
+  }
+  pruneJobs(params: PruneParams): Promise<number> {
+    return this.run('pruneJobs', (s) => maintenance.pruneJobs(s, params));
+  }
+  tryAcquireLeadership(params: LeadershipParams): Promise<boolean> {
+    return this.run('tryAcquireLeadership', (s) => maintenance.tryAcquireLeadership(s, params));
+  }
+  releaseLeadership(holderId: string): Promise<void> {
+    return this.run('releaseLeadership', (s) => maintenance.releaseLeadership(s, holderId));
+  }
+
+  getJob(id: string): Promise<JobRecord | null> {
+    return this.run('getJob', (s) => getJob(s, id));
+  }
+  listJobs(params: ListJobsParams): Promise<JobPage> {
+    return this.run('listJobs', (s) => listJobs(s, params));
+  }
+  countJobs(params?: { queue?: string }): Promise<QueueStateCount[]> {
+    return this.run('countJobs', (s) => countJobs(s, params));
+  }
+
+  pauseQueue(queue: string): Promise<void> {
+    return this.run('pauseQueue', (s) => setQueuePaused(s, queue, true));
+  }
+  resumeQueue(queue: string): Promise<void> {
+    return this.run('resumeQueue', (s) => setQueuePaused(s, queue, false));
+  }
+  listQueues(): Promise<QueueInfo[]> {
+    return this.run('listQueues', (s) => listQueues(s));
+  }
+
+  dlqDepth(params?: { queue?: string }): Promise<DlqDepth[]> {
+    return this.run('dlqDepth', (s) => dlqDepth(s, params));
+  }
+  dlqGroups(params?: { filter?: JobFilter; limit?: number }): Promise<DlqGroup[]> {
+    return this.run('dlqGroups', (s) => dlqGroups(s, params));
+  }
+  dlqReplay(params: DlqReplayParams): Promise<DlqReplayResult> {
+    return this.run('dlqReplay', (s) => dlqReplay(s, params));
+  }
+  dlqPurge(params: DlqSelectParams): Promise<number> {
+    return this.run('dlqPurge', (s) => dlqPurge(s, params));
+  }
+  dlqResolve(params: DlqResolveParams): Promise<number> {
+    return this.run('dlqResolve', (s) => dlqResolve(s, params));
+  }
+
+  /** The connection's effective pragmas (journal mode, synchronous, busy timeout, foreign keys). */
+  settings(): ConnectionSettings {
+    if (this.closed) throw new ClosedError('sqlite backend');
+    return this.conn.settings();
+  }
+
+  /** Events of this backend's commits (after commit) and, for files, of other processes'. */
+  subscribe(listener: EventListener): () => void {
+    if (this.closed) throw new ClosedError('sqlite backend');
+    return this.hub.subscribe(listener);
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * SQLite-specific behaviour of SqliteBackend: connection pragmas, migrations (idempotent and
+ * safe when several processes migrate one file at once), the main job path, error wrapping,
+ * and event delivery (after commit, in-process; between two connections via the outbox).
+ * The backend-independent semantics are covered by the conformance suite.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import {
+  BackendError,
+  ClosedError,
+  MigrationRequiredError,
+  type JobInsert,
+  type RetentionDefaults,
+  type SpindleEvent,
+} from '@spindle/core';
+import { SqliteBackend } from '../src/index.js';
+import { report, spawnFixture } from './children.js';
+import { makeTestBackend } from './helpers.js';
+
+const keepAll: RetentionDefaults = { completedMs: null, cancelledMs: null, deadMs: null };
+
+function job(id: string, extra: Partial<JobInsert> = {}): JobInsert {
+  return {
+    id,
+    queue: 'q',
+    name: 'task',
+    payload: JSON.stringify({ id }),
+    priority: 500,
+    maxRetries: 2,
+    delayMs: null,
+    runAt: null,
+    uniqueKey: null,
+    timeoutMs: null,
+    backoff: null,
+    retention: { completedKeepMs: null, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null },
+    ...extra,
+  };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'spindle-sqlite-test-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+let fileCounter = 0;
+const freshPath = () => join(dir, `db-${++fileCounter}.sqlite`);
+
+describe('connection', () => {
+  test('applies WAL, synchronous FULL, busy_timeout and foreign_keys by default', async () => {
+    const { backend, path, cleanup } = await makeTestBackend();
+    try {
+      assert.deepEqual(backend.settings(), { journalMode: 'wal', synchronous: 'FULL', busyTimeoutMs: 5000, foreignKeys: true });
+      const raw = new Database(path, { readonly: true });
+      assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+      raw.close();
+      assert.deepEqual(backend.capabilities, { multiProcess: true, crossProcessEvents: true, transactionalEnqueue: false });
+      assert.equal(backend.kind, 'sqlite');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('honours synchronous NORMAL and a custom busy timeout', async () => {
+    const backend = new SqliteBackend({ path: freshPath(), synchronous: 'NORMAL', busyTimeoutMs: 1234, autoMigrate: true });
+    try {
+      const settings = backend.settings();
+      assert.equal(settings.synchronous, 'NORMAL');
+      assert.equal(settings.busyTimeoutMs, 1234);
+      await backend.checkSchema();
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test(':memory: works but reports itself single-process', async () => {
+    const backend = new SqliteBackend({ path: ':memory:', autoMigrate: true });
+    try {
+      assert.equal(backend.capabilities.multiProcess, false);
+      assert.equal(backend.capabilities.crossProcessEvents, false);
+      const [outcome] = await backend.insertJobs({ jobs: [job('m1')] });
+      assert.equal(outcome?.inserted, true);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('a write blocked past busy_timeout rejects with BackendError (SQLITE_BUSY as cause)', async () => {
+    const path = freshPath();
+    const backend = new SqliteBackend({ path, busyTimeoutMs: 100, autoMigrate: true });
+    const blocker = new Database(path);
+    try {
+      blocker.exec('BEGIN IMMEDIATE');
+      const error = await backend.insertJobs({ jobs: [job('busy')] }).then(
+        () => assert.fail('insert should have failed'),
+        (err: unknown) => err,
+      );
+      assert.ok(error instanceof BackendError, `got ${String(error)}`);
+      assert.equal(error.code, 'backend_error');
+      assert.match(String((error.cause as { code?: string }).code), /^SQLITE_BUSY/);
+      blocker.exec('ROLLBACK');
+      assert.equal((await backend.insertJobs({ jobs: [job('busy')] }))[0]?.inserted, true);
+    } finally {
+      blocker.close();
+      await backend.close();
+    }
+  });
+
+  test('close is idempotent and later calls reject with ClosedError', async () => {
+    const backend = new SqliteBackend({ path: freshPath(), autoMigrate: true });
+    await backend.close();
+    await backend.close();
+    await assert.rejects(backend.getJob('x'), ClosedError);
+    assert.throws(() => backend.subscribe(() => {}), ClosedError);
+  });
+});
+
+describe('migrations', () => {
+  test('checkSchema fails before migrate; migrate is idempotent', async () => {
+    const backend = new SqliteBackend({ path: freshPath() });
+    try {
+      await assert.rejects(backend.checkSchema(), MigrationRequiredError);
+      const first = await backend.migrate();
+      assert.deepEqual(first, { applied: ['0001_init'], version: 1 });
+      await backend.checkSchema();
+      const second = await backend.migrate();
+      assert.deepEqual(second, { applied: [], version: 1 });
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('two backends on one file migrate one after the other', async () => {
+    const path = freshPath();
+    const a = new SqliteBackend({ path });
+    const b = new SqliteBackend({ path });
+    try {
+      const results = await Promise.all([a.migrate(), b.migrate()]);
+      assert.deepEqual(results.map((r) => r.applied).flat(), ['0001_init']);
+      await a.checkSchema();
+      await b.checkSchema();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('four processes migrating a brand-new file at once apply each migration exactly once', async () => {
+    const path = freshPath();
+    const children = Array.from({ length: 4 }, () => spawnFixture('migrate-child.ts', [path]));
+    await Promise.all(children.map((c) => c.waitForLine((l) => l === 'ready')));
+    for (const child of children) child.send('go');
+    const results = await Promise.all(children.map(async (c) => report<{ applied: string[]; version: number }>(await c.exited)));
+    assert.deepEqual(results.map((r) => r.version), [1, 1, 1, 1]);
+    assert.deepEqual(results.map((r) => r.applied).flat(), ['0001_init']);
+    const raw = new Database(path, { readonly: true });
+    try {
+      assert.deepEqual(raw.prepare('SELECT version, name FROM spindle_migrations').all(), [{ version: 1, name: '0001_init' }]);
+    } finally {
+      raw.close();
+    }
+  });
+});
+
+describe('job path', () => {
+  test('insert → claim → complete; stale and unknown leases are fenced out', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      const now = new Date('2030-01-01T00:00:00Z');
+      const inserted = await backend.insertJobs({
+        jobs: [job('a', { priority: 750 }), job('b', { priority: 250, uniqueKey: 'k' }), job('c', { uniqueKey: 'k' }), job('a')],
+        now,
+      });
+      assert.deepEqual(inserted, [
+        { id: 'a', inserted: true, state: 'queued' },
+        { id: 'b', inserted: true, state: 'queued' },
+        { id: 'b', inserted: false, state: 'queued' },
+        { id: 'a', inserted: false, state: 'queued' },
+      ]);
+      const claimed = await backend.claimJobs({ queue: 'q', workerId: 'w1', limit: 10, leaseMs: 30_000, now });
+      assert.deepEqual(claimed.map((c) => c.id), ['b', 'a']);
+      const [b, a] = claimed as [(typeof claimed)[0], (typeof claimed)[0]];
+      assert.match(b.leaseToken, /^[0-9a-f]{32}$/);
+      assert.notEqual(a.leaseToken, b.leaseToken);
+      assert.equal(b.attempt, 1);
+      assert.deepEqual(b.payload, { id: 'b' });
+      assert.equal(b.leaseExpiresAt.getTime(), now.getTime() + 30_000);
+
+      const outcomes = await backend.finalizeJobs({
+        items: [
+          { id: b.id, attempt: b.attempt, leaseToken: b.leaseToken, kind: 'complete', result: '{"ok":true}' },
+          { id: a.id, attempt: a.attempt, leaseToken: 'f'.repeat(32), kind: 'complete', result: null },
+          { id: a.id, attempt: a.attempt + 1, leaseToken: a.leaseToken, kind: 'complete', result: null },
+          { id: 'nope', attempt: 1, leaseToken: a.leaseToken, kind: 'complete', result: null },
+          { id: b.id, attempt: b.attempt, leaseToken: b.leaseToken, kind: 'complete', result: null },
+        ],
+        retention: keepAll,
+        now,
+      });
+      assert.deepEqual(outcomes, ['ok', 'lease_lost', 'lease_lost', 'not_found', 'lease_lost']);
+      const stored = await backend.getJob('b');
+      assert.equal(stored?.state, 'completed');
+      assert.deepEqual(stored?.result, { ok: true });
+      assert.equal(stored?.leaseExpiresAt, null);
+      assert.equal((await backend.getJob('a'))?.state, 'running');
+
+      // After a rescue, the old holder's token is dead even though it never saw the expiry.
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: keepAll, now: new Date(now.getTime() + 60_000) });
+      assert.deepEqual(rescued, { requeued: ['a'], dead: [], cancelled: [] });
+      const late = await backend.extendLeases({ leases: [a], leaseMs: 30_000, now });
+      assert.deepEqual(late, [{ outcome: 'lease_lost', cancelRequested: false }]);
+      const [again] = await backend.claimJobs({ queue: 'q', workerId: 'w2', limit: 1, leaseMs: 30_000, now });
+      assert.equal(again?.attempt, 2);
+      assert.deepEqual(await backend.finalizeJobs({ items: [{ ...a, kind: 'complete', result: null }], retention: keepAll, now }), ['lease_lost']);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('a failed batch rolls back entirely and publishes nothing', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      const events: SpindleEvent[] = [];
+      backend.subscribe((batch) => events.push(...batch));
+      const bad = { ...job('bad'), payload: null as unknown as string };
+      await assert.rejects(backend.insertJobs({ jobs: [job('good'), bad] }), BackendError);
+      await sleep(20);
+      assert.equal(await backend.getJob('good'), null);
+      assert.deepEqual(events, []);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('events', () => {
+  test('local subscribers get each transaction after it committed, once, on a later tick', async () => {
+    const { backend, path, cleanup } = await makeTestBackend();
+    const reader = new Database(path, { readonly: true });
+    try {
+      const batches: SpindleEvent[][] = [];
+      const visibleToOthers: boolean[] = [];
+      const unsubscribe = backend.subscribe((batch) => {
+        batches.push(batch);
+        // Committed: another connection already sees the row.
+        visibleToOthers.push(reader.prepare('SELECT 1 FROM spindle_jobs WHERE id = ?').get('e1') !== undefined);
+      });
+      const pending = backend.insertJobs({ jobs: [job('e1'), job('e2')] });
+      assert.equal(batches.length, 0, 'never delivered synchronously');
+      await pending;
+      await tick();
+      assert.equal(batches.length, 1);
+      assert.deepEqual(batches[0]!.map((e) => [e.type, 'jobId' in e ? e.jobId : null]), [['added', 'e1'], ['added', 'e2']]);
+      assert.deepEqual(visibleToOthers, [true]);
+
+      await backend.pauseQueue('q');
+      await tick();
+      assert.equal(batches[1]?.[0]?.type, 'paused');
+      // The outbox poller must not hand our own events back to us.
+      await sleep(200);
+      assert.equal(batches.length, 2);
+      unsubscribe();
+      await backend.resumeQueue('q');
+      await tick();
+      assert.equal(batches.length, 2);
+    } finally {
+      reader.close();
+      await cleanup();
+    }
+  });
+
+  test('a second connection on the file receives the first one’s events through the outbox', async () => {
+    const { backend: a, path, cleanup } = await makeTestBackend();
+    const b = new SqliteBackend({ path, eventPollMs: 10 });
+    try {
+      const received: SpindleEvent[] = [];
+      b.subscribe((batch) => received.push(...batch));
+      await a.insertJobs({ jobs: [job('x1')] });
+      const [claimed] = await a.claimJobs({ queue: 'q', workerId: 'w', limit: 1, leaseMs: 10_000 });
+      await a.finalizeJobs({ items: [{ ...claimed!, kind: 'complete', result: '7' }], retention: keepAll });
+      for (let i = 0; i < 100 && received.length < 3; i++) await sleep(10);
+      assert.deepEqual(received.map((e) => e.type), ['added', 'started', 'completed']);
+      assert.deepEqual(received[2], { type: 'completed', jobId: 'x1', queue: 'q', name: 'task', state: 'completed', attempt: 1, at: received[2]!.at, data: 7 });
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+
+  test('pruning keeps the newest outbox row so sequence numbers never go backwards', async () => {
+    const { backend, path, cleanup } = await makeTestBackend();
+    const raw = new Database(path);
+    try {
+      await backend.insertJobs({ jobs: [job('p1')] });
+      await backend.insertJobs({ jobs: [job('p2')] });
+      raw.prepare('UPDATE spindle_events SET at = at - 120000').run();
+      await backend.pruneJobs({ limit: 100 });
+      const rows = raw.prepare('SELECT seq FROM spindle_events').all() as Array<{ seq: number }>;
+      assert.equal(rows.length, 1);
+      await backend.insertJobs({ jobs: [job('p3')] });
+      const max = raw.prepare('SELECT max(seq) AS seq FROM spindle_events').get() as { seq: number };
+      assert.ok(max.seq > rows[0]!.seq);
+    } finally {
+      raw.close();
+      await cleanup();
+    }
+  });
+});
