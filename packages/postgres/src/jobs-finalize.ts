@@ -166,5 +166,13 @@ export async function cancelJobs(ctx: Ctx, params: CancelJobsParams): Promise<Ca
     pending = moved;
   }
   if (pending.length > 0) throw new BackendError(`postgres: cancelJobs could not settle ${pending.length} job(s); retry the call`);
+  // The statement judges every input row against the state before it ran; a repeated id must be
+  // answered from the state its first occurrence left: the job was cancelled once, so later
+  // copies of that id are `already_final` (a cancel request stays a cancel request).
+  const seen = new Set<string>();
+  params.ids.forEach((id, i) => {
+    if (seen.has(id) && outcomes[i] === 'cancelled') outcomes[i] = 'already_final';
+    seen.add(id);
+  });
   return outcomes as CancelOutcome[];
 }
