@@ -23,6 +23,8 @@ export interface CompleterOptions {
   logger: Logger;
   /** Most items per write. */
   maxBatch: number;
+  /** Called after each batch is written (a worker held back by backpressure resumes claiming). */
+  onWritten?: () => void;
 }
 
 export class Completer {
@@ -71,6 +73,7 @@ export class Completer {
         this.queue.splice(0, batch.length);
         batch.forEach((p, i) => p.resolve(outcomes[i] ?? 'not_found'));
         failures = 0;
+        this.options.onWritten?.();
       } catch (err) {
         failures += 1;
         const delay = Math.min(50 * 2 ** failures, 5000);

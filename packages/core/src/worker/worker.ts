@@ -124,7 +124,13 @@ export class Worker<P = unknown, R = unknown> {
     this.opts = resolveOptions(options);
     this.id = this.opts.workerId;
     this.queue = queue;
-    this.completer = new Completer({ backend: ctx.backend, retention: ctx.retention, logger: ctx.logger, maxBatch: 500 });
+    this.completer = new Completer({
+      backend: ctx.backend,
+      retention: ctx.retention,
+      logger: ctx.logger,
+      maxBatch: 500,
+      onWritten: () => this.wake(),
+    });
     this.leases = new LeaseKeeper({
       backend: ctx.backend,
       leaseMs: this.opts.leaseMs,
