@@ -112,6 +112,31 @@ export function controlTests(factory: BackendFactory): void {
         assert.equal(peak, 4);
       }));
 
+    it('resumes claiming as soon as held-back outcomes are written (backpressure never stalls a worker)', () =>
+      withClient(factory, async (client, backend) => {
+        // Outcomes are written slowly, so the worker hits its backpressure limit (4 × 100 + 500
+        // pending outcomes). With a 60 s poll interval, only the completer's wake-up can resume it.
+        const slow = new Proxy(backend, {
+          get(target, prop, receiver) {
+            const value = Reflect.get(target, prop, receiver);
+            if (prop !== 'finalizeJobs') return typeof value === 'function' ? value.bind(target) : value;
+            return async (params: Parameters<typeof backend.finalizeJobs>[0]) => {
+              await new Promise((r) => setTimeout(r, 200));
+              return target.finalizeJobs(params);
+            };
+          },
+        });
+        const slowClient = makeClient(slow, { maintenance: false });
+        try {
+          const q = slowClient.queue('backpressure');
+          await q.addBulk(Array.from({ length: 3000 }, (_, i) => ({ name: 'w', payload: { i } })));
+          q.process(async () => undefined, { concurrency: 100, pollIntervalMs: 60_000 });
+          await waitFor(async () => (await client.counts({ queue: 'backpressure' })).backpressure?.completed === 3000, 'all 3000 completed', 30_000);
+        } finally {
+          await slowClient.close({ graceMs: 1000 });
+        }
+      }));
+
     it('removes completed jobs per removeOnComplete once the pruner runs', () =>
       withClient(factory, async (client) => {
         const q = client.queue('ephemeral');
