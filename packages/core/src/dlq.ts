@@ -165,7 +165,7 @@ export class Dlq {
     if (!sel.filter) throw new ValidationError([{ path: 'selection', message: 'missing' }]);
     // Each pass moves (or resolves) what it selected, so the filter matches fewer jobs each time;
     // stop at the first pass that changes nothing. (Replay-skipped jobs stay dead: if a whole
-    // batch is skipped the loop stops — documented in docs/dlq.md.)
+    // batch is skipped the loop stops — see docs/decisions/0006-dead-letter-queue.md.)
     for (;;) {
       const n = await step({ filter: sel.filter });
       if (n === 0) break;

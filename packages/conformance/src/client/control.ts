@@ -169,6 +169,12 @@ export function controlTests(factory: BackendFactory): void {
         assert.deepEqual(await client.counts(), {});
         const ok = await q.add('signup', { email: 'a@b.co', age: 30 });
         assert.equal(ok.inserted, true);
+        if (process.env.SPINDLE_TYPE_ONLY === 'never-set') {
+          // Type-level checks (never run): the payload type is inferred from the schema.
+          // @ts-expect-error age must be a number
+          await q.add('signup', { email: 'a@b.co', age: '30' });
+          q.process(async (job) => job.payload.email.toUpperCase());
+        }
       }));
 
     it('delivers events committed through one backend instance to another instance on the same database', async (t) => {

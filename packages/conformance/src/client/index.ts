@@ -3,6 +3,7 @@
  * Every backend package runs it (`runClientConformance({ name, makeBackend })`).
  */
 import { controlTests } from './control.js';
+import { dlqTests } from './dlq.js';
 import { fencingTests } from './fencing.js';
 import type { BackendFactory } from './harness.js';
 import { lifecycleTests } from './lifecycle.js';
@@ -14,4 +15,5 @@ export function runClientConformance(factory: BackendFactory): void {
   lifecycleTests(factory);
   controlTests(factory);
   fencingTests(factory);
+  dlqTests(factory);
 }
