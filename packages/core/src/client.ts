@@ -11,19 +11,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Backend, CancelOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
+import type { Backend, CancelOutcome, InsertOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
 import type { JobRecord } from './job/types.js';
 import { ClosedError, ValidationError } from './errors.js';
 import { EventHub, type ClientEventMap, type ClientEventName } from './events.js';
 import { JOB_STATES, type JobState } from './job/types.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { Dlq } from './dlq.js';
-import { checkListParams, type ListParams } from './filters.js';
+import { GroupCommit } from './group-commit.js';
+import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
 import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
-import { Worker, type JobHandler, type WorkerOptions } from './worker/worker.js';
+import { checkCloseOptions, Worker, type JobHandler, type WorkerOptions } from './worker/worker.js';
 
 export interface RetentionOptions {
   /** Keep completed jobs this long (default 24 h); null keeps them forever. */
@@ -55,6 +56,17 @@ export interface ClientOptions {
 
 const DAY = 24 * 3600 * 1000;
 
+/** `maintenance`: a boolean or known intervals; a 0 or NaN interval would make a loop spin. */
+function checkMaintenance(issues: Issues, value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  if (!checkPlainObject(issues, 'maintenance', value)) return;
+  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'leaderTtlMs']);
+  for (const key of ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs']) {
+    if (value[key] !== undefined) checkInt(issues, `maintenance.${key}`, value[key], 10, DAY);
+  }
+  if (value.leaderTtlMs !== undefined) checkInt(issues, 'maintenance.leaderTtlMs', value.leaderTtlMs, 100, DAY);
+}
+
 export class Client {
   readonly backend: Backend;
   readonly dlq: Dlq;
@@ -69,6 +81,12 @@ export class Client {
   private unsubscribe: (() => void) | null = null;
   private starting: Promise<void> | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
+  /**
+   * Enqueues are group-committed: `add` calls made while an insert is in flight go together in
+   * the next one (one transaction), and each call still resolves only after its jobs commit.
+   */
+  private readonly inserts: GroupCommit<JobInsert[], InsertOutcome[]>;
 
   constructor(options: ClientOptions) {
     const issues = new Issues();
@@ -78,9 +96,18 @@ export class Client {
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     checkInt(issues, 'maxPayloadBytes', maxPayloadBytes, 1, 16 * 1024 * 1024);
     const r = options.retention ?? {};
+    if (checkPlainObject(issues, 'retention', r as unknown)) checkKnownKeys(issues, 'retention', r as Record<string, unknown>, ['completedMs', 'cancelledMs', 'deadMs']);
     for (const key of ['completedMs', 'cancelledMs', 'deadMs'] as const) {
       const v = r[key];
       if (v !== undefined && v !== null) checkInt(issues, `retention.${key}`, v, 0, 100 * 365 * DAY);
+    }
+    checkMaintenance(issues, options.maintenance);
+    for (const key of ['autoMigrate', 'closeBackend'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'boolean') issues.add(key, 'must be a boolean');
+    }
+    const logger = options.logger as unknown as Record<string, unknown> | undefined;
+    if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error'].every((k) => typeof logger[k] === 'function'))) {
+      issues.add('logger', 'must have debug, info, warn and error methods (pino-compatible)');
     }
     issues.throwIfAny();
     this.options = options;
@@ -94,6 +121,18 @@ export class Client {
     this.logger = options.logger ?? consoleLogger;
     this.hub = new EventHub(this.logger);
     this.dlq = new Dlq(this);
+    this.inserts = new GroupCommit({
+      name: 'enqueue',
+      maxBatch: 5000,
+      weight: (jobs) => jobs.length,
+      onFailure: 'reject',
+      logger: this.logger,
+      write: async (calls) => {
+        const outcomes = await this.run((b) => b.insertJobs({ jobs: calls.flat() }));
+        let offset = 0;
+        return calls.map((jobs) => outcomes.slice(offset, (offset += jobs.length)));
+      },
+    });
   }
 
   /** Creates a client and starts it (migrations, events, maintenance). */
@@ -171,6 +210,9 @@ export class Client {
 
   /** Starts a worker on a queue (by name or handle). */
   worker<P = unknown, R = unknown>(queue: string | Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
+    if (typeof queue !== 'string' && !(queue instanceof Queue)) {
+      throw new ValidationError([{ path: 'queue', message: 'must be a queue name or a Queue from client.queue()' }]);
+    }
     const q = typeof queue === 'string' ? this.queue<unknown, P>(queue) : queue;
     return this.createWorker(q, handler, options);
   }
@@ -203,7 +245,9 @@ export class Client {
     if (transaction !== undefined && !this.backend.capabilities.transactionalEnqueue) {
       throw new ValidationError([{ path: 'opts.transaction', message: `the ${this.backend.kind} backend does not support transactional enqueue` }]);
     }
-    return this.run((b) => b.insertJobs({ jobs, ...(transaction === undefined ? {} : { transaction }) }));
+    if (transaction !== undefined) return this.run((b) => b.insertJobs({ jobs, transaction }));
+    if (this.closing) return Promise.reject(new ClosedError('client'));
+    return this.inserts.submit(jobs);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -221,10 +265,8 @@ export class Client {
 
   /** Jobs per queue and state: `{ emails: { queued: 3, running: 1, ... } }` (every state present). */
   async counts(params: { queue?: string } = {}): Promise<Record<string, Record<JobState, number>>> {
-    const issues = new Issues();
-    if (params.queue !== undefined) checkIdentifier(issues, 'queue', params.queue);
-    issues.throwIfAny();
-    const rows = await this.run((b) => b.countJobs(params));
+    const queue = checkQueueParams(params, 'counts');
+    const rows = await this.run((b) => b.countJobs(queue === undefined ? {} : { queue }));
     const result: Record<string, Record<JobState, number>> = {};
     for (const row of rows) {
       result[row.queue] ??= Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
@@ -242,7 +284,7 @@ export class Client {
   async cancelMany(ids: string[]): Promise<CancelOutcome[]> {
     const issues = new Issues();
     if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) issues.add('ids', 'must be an array of 1..10000 job ids');
-    else ids.forEach((id, i) => checkJobId(issues, `ids[${i}]`, id));
+    else for (let i = 0; i < ids.length; i++) checkJobId(issues, `ids[${i}]`, ids[i]); // holes of sparse arrays too
     issues.throwIfAny();
     return this.run((b) => b.cancelJobs({ ids, retention: this.retention }));
   }
@@ -283,8 +325,19 @@ export class Client {
   }
 
   /** Stops workers (graceful, `graceMs` each), maintenance and events; closes the backend. */
-  async close(options: { graceMs?: number } = {}): Promise<void> {
-    if (this.closed) return;
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    try {
+      checkCloseOptions(options); // before anything is marked closed
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.closing ??= this.shutdown(options);
+    return this.closing;
+  }
+
+  private async shutdown(options: { graceMs?: number }): Promise<void> {
+    // Enqueues already accepted are written before anything stops; new ones are refused.
+    await this.inserts.idle();
     this.closed = true;
     await Promise.all([...this.workers].map((w) => w.close(options)));
     await this.starting?.catch(() => undefined);

@@ -11,7 +11,7 @@ import type { JobRecord } from './job/types.js';
 import { ValidationError } from './errors.js';
 import type { Client } from './client.js';
 import { checkIdentifier, checkJobId, checkKnownKeys, checkPlainObject, Issues, serializeJson } from './validate.js';
-import { checkFilter, checkListParams, type ListParams } from './filters.js';
+import { checkFilter, checkListParams, checkQueueParams, type ListParams } from './filters.js';
 
 /** Dead-job filters: everything of JobFilter except `states` (always `dead`). */
 export type DlqFilter = Omit<JobFilter, 'states'>;
@@ -58,15 +58,15 @@ export class Dlq {
 
   /** Unresolved dead jobs per queue (queues with none are omitted). */
   async depth(params: { queue?: string } = {}): Promise<DlqDepth[]> {
-    const issues = new Issues();
-    if (params.queue !== undefined) checkIdentifier(issues, 'queue', params.queue);
-    issues.throwIfAny();
-    return this.client.run((b) => b.dlqDepth(params));
+    const queue = checkQueueParams(params, 'dlq.depth');
+    return this.client.run((b) => b.dlqDepth(queue === undefined ? {} : { queue }));
   }
 
   /** Dead jobs grouped by failure reason, biggest group first. */
   async groups(params: { filter?: DlqFilter; limit?: number } = {}): Promise<DlqGroup[]> {
     const issues = new Issues();
+    if (!checkPlainObject(issues, 'dlq.groups', params)) issues.throwIfAny();
+    checkKnownKeys(issues, 'dlq.groups', params as Record<string, unknown>, ['filter', 'limit']);
     const filter = params.filter === undefined ? undefined : checkFilter(issues, 'filter', params.filter, false);
     const limit = params.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) issues.add('limit', 'must be an integer from 1 to 1000');
@@ -86,13 +86,19 @@ export class Dlq {
     }
     issues.throwIfAny();
     const summary: DlqReplaySummary = { replayed: 0, ids: [], skipped: [] };
+    const skipped = new Set<string>();
     await this.inBatches(selection, async (sel) => {
       const result = await this.client.run((b) =>
         b.dlqReplay({ ...sel, limit: BATCH, ...(options.toQueue ? { toQueue: options.toQueue } : {}), ...(payload ? { payload } : {}) }),
       );
       summary.replayed += result.replayed.length;
       summary.ids.push(...result.replayed);
-      summary.skipped.push(...result.skipped.map((s) => s.id));
+      // Skipped jobs stay dead and match the filter again in the next batch: list each once.
+      for (const { id } of result.skipped) {
+        if (skipped.has(id)) continue;
+        skipped.add(id);
+        summary.skipped.push(id);
+      }
       return result.replayed.length;
     });
     return summary;
@@ -152,7 +158,7 @@ export class Dlq {
       issues.add('ids', `must be an array of 1..${MAX_IDS} job ids`);
       return {};
     }
-    ids.forEach((id, i) => checkJobId(issues, `ids[${i}]`, id));
+    for (let i = 0; i < ids.length; i++) checkJobId(issues, `ids[${i}]`, ids[i]); // holes of sparse arrays too
     return { ids: ids as string[] };
   }
 

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { JobEvent, QueueEvent, SpindleEvent } from './backend/backend.js';
 import type { Logger } from './logger.js';
+import { describe, Issues } from './validate.js';
 
 export interface ClientEventMap {
   added: JobEvent;
@@ -37,6 +38,23 @@ export interface ClientEventMap {
 
 export type ClientEventName = keyof ClientEventMap;
 
+/** Every event name (the Record makes the compiler check it is complete), for run-time checks. */
+const CLIENT_EVENT_NAMES: Record<ClientEventName, true> = {
+  added: true, started: true, progress: true, completed: true, retrying: true, dead: true, cancelled: true,
+  cancel_requested: true, snoozed: true, released: true, promoted: true, replayed: true, rescued: true,
+  failed: true, paused: true, resumed: true, event: true,
+};
+
+/** `on`/`once` validate like every public entry point: a misspelt event name would never fire. */
+function checkListener(name: unknown, listener: unknown): void {
+  const issues = new Issues();
+  if (typeof name !== 'string' || !Object.hasOwn(CLIENT_EVENT_NAMES, name)) {
+    issues.add('event', `must be one of ${Object.keys(CLIENT_EVENT_NAMES).join(', ')} (got ${describe(name)})`);
+  }
+  if (typeof listener !== 'function') issues.add('listener', 'must be a function');
+  issues.throwIfAny();
+}
+
 export type InternalListener = (event: SpindleEvent) => void;
 
 export class EventHub {
@@ -48,11 +66,13 @@ export class EventHub {
   }
 
   on<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    checkListener(name, listener);
     this.emitter.on(name, listener);
     return () => this.emitter.off(name, listener);
   }
 
   once<K extends ClientEventName>(name: K, listener: (event: ClientEventMap[K]) => void): () => void {
+    checkListener(name, listener);
     this.emitter.once(name, listener);
     return () => this.emitter.off(name, listener);
   }

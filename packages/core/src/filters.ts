@@ -28,16 +28,18 @@ export function checkFilter(issues: Issues, path: string, value: unknown, allowS
   if (value.states !== undefined) {
     if (!Array.isArray(value.states) || value.states.length === 0) issues.add(`${path}.states`, 'must be a non-empty array of states');
     else {
-      value.states.forEach((s, i) => {
+      // Index loops, not forEach: forEach skips the holes of sparse arrays.
+      for (let i = 0; i < value.states.length; i++) {
+        const s: unknown = value.states[i];
         if (!JOB_STATES.includes(s as JobState)) issues.add(`${path}.states[${i}]`, `must be one of ${JOB_STATES.join(', ')} (got ${describe(s)})`);
-      });
+      }
       f.states = value.states as JobState[];
     }
   }
   if (value.ids !== undefined) {
     if (!Array.isArray(value.ids) || value.ids.length === 0 || value.ids.length > 1000) issues.add(`${path}.ids`, 'must be an array of 1..1000 job ids');
     else {
-      value.ids.forEach((id, i) => checkJobId(issues, `${path}.ids[${i}]`, id));
+      for (let i = 0; i < value.ids.length; i++) checkJobId(issues, `${path}.ids[${i}]`, value.ids[i]);
       f.ids = value.ids as string[];
     }
   }
@@ -76,4 +78,15 @@ export function checkListParams(params: unknown, path: string, allowStates = fal
     cursor: (p.cursor as string | null | undefined) ?? null,
     order: (p.order as 'newest' | 'oldest' | undefined) ?? 'newest',
   };
+}
+
+/** Validates `{ queue? }` parameters (counts, DLQ depth); returns the queue. Throws ValidationError. */
+export function checkQueueParams(params: unknown, path: string): string | undefined {
+  const issues = new Issues();
+  if (!checkPlainObject(issues, path, params)) issues.throwIfAny();
+  const p = params as Record<string, unknown>;
+  checkKnownKeys(issues, path, p, ['queue']);
+  if (p.queue !== undefined) checkIdentifier(issues, 'queue', p.queue);
+  issues.throwIfAny();
+  return p.queue as string | undefined;
 }

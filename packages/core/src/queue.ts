@@ -12,7 +12,7 @@ import { JOB_STATES, type JobRecord, type JobState } from './job/types.js';
 import { ValidationError } from './errors.js';
 import { buildJobInsert, mergeOptions, type JobOptions } from './job/options.js';
 import type { BackoffFunction, ErrorClassifier } from './job/outcome.js';
-import { checkPlainObject, Issues } from './validate.js';
+import { checkKnownKeys, checkPlainObject, Issues } from './validate.js';
 import type { JobHandler, WorkerOptions } from './worker/worker.js';
 import type { Worker } from './worker/worker.js';
 import type { Client } from './client.js';
@@ -65,7 +65,9 @@ export class Queue<In = unknown, Out = In> {
     for (let i = 0; i < jobs.length; i++) {
       const path = jobs.length === 1 ? '' : `jobs[${i}].`;
       const job = jobs[i] as unknown;
-      if (!checkPlainObject(issues, path === '' ? 'job' : `jobs[${i}]`, job)) continue;
+      const itemPath = path === '' ? 'job' : `jobs[${i}]`;
+      if (!checkPlainObject(issues, itemPath, job)) continue;
+      checkKnownKeys(issues, itemPath, job, ['name', 'payload', 'opts']);
       const opts = mergeOptions(this.definition.defaultJobOptions, job.opts as JobOptions | undefined);
       const payload = await this.validatePayload(issues, `${path}payload`, job.payload);
       if (i === 0) transaction = opts?.transaction;

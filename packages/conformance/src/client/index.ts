@@ -7,6 +7,7 @@ import { dlqTests } from './dlq.js';
 import { fencingTests } from './fencing.js';
 import type { BackendFactory } from './harness.js';
 import { lifecycleTests } from './lifecycle.js';
+import { reviewTests } from './review.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -16,4 +17,5 @@ export function runClientConformance(factory: BackendFactory): void {
   controlTests(factory);
   fencingTests(factory);
   dlqTests(factory);
+  reviewTests(factory);
 }

@@ -99,6 +99,21 @@ function resolveRemove(issues: Issues, path: string, value: unknown): { keepMs: 
   };
 }
 
+/** Earliest accepted `runAt` (0001-01-01): every backend can store it; anything earlier is a bug. */
+const MIN_RUN_AT_MS = Date.parse('0001-01-01T00:00:00Z');
+
+/** A valid date no earlier than year 1 and no later than the longest delay from now. */
+function checkRunAt(issues: Issues, path: string, value: unknown): Date | null {
+  const date = checkDate(issues, path, value);
+  if (date === null) return null;
+  const ms = date.getTime();
+  if (ms < MIN_RUN_AT_MS || ms > Date.now() + MAX_DELAY_MS) {
+    issues.add(path, `must be between 0001-01-01 and ${MAX_DELAY_MS / (365 * 24 * 3600 * 1000)} years from now (got ${date.toISOString()})`);
+    return null;
+  }
+  return date;
+}
+
 /** What `buildJobInsert` needs from the queue and client. */
 export interface InsertContext {
   queue: string;
@@ -126,7 +141,7 @@ export function buildJobInsert(issues: Issues, path: string, ctx: InsertContext,
   let runAt: Date | null = null;
   if (o.delay !== undefined && o.runAt !== undefined) issues.add(`${path}opts`, 'give either delay or runAt, not both');
   if (o.delay !== undefined && checkNumber(issues, `${path}opts.delay`, o.delay, 0, MAX_DELAY_MS)) delayMs = Math.round(o.delay);
-  if (o.runAt !== undefined) runAt = checkDate(issues, `${path}opts.runAt`, o.runAt);
+  if (o.runAt !== undefined) runAt = checkRunAt(issues, `${path}opts.runAt`, o.runAt);
   const priority = resolvePriority(issues, `${path}opts.priority`, o.priority);
   const maxRetries = o.maxRetries === undefined ? DEFAULT_MAX_RETRIES : o.maxRetries;
   checkInt(issues, `${path}opts.maxRetries`, maxRetries, 0, MAX_RETRIES_LIMIT);

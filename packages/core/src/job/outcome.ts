@@ -34,22 +34,46 @@ function capBytes(text: string, maxBytes: number): string {
   return cut;
 }
 
-/** Describes any thrown value as an attempt error record. */
+/** Text for any value; never throws (cycles, null-prototype objects, throwing toJSON/toString…). */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // not JSON: fall through
+  }
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** Reads a property that may be a throwing getter. */
+function readProperty(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Describes any thrown value as an attempt error record. Never throws: a job's outcome depends on it. */
 export function toAttemptError(error: unknown, kind: AttemptErrorKind, job: Pick<ClaimedJob, 'attempt' | 'round'>, workerId: string | null): AttemptError {
   let name = 'Error';
   let message: string;
   let stack: string | undefined;
   if (error instanceof Error) {
-    name = error.name || 'Error';
-    message = error.message;
-    stack = error.stack;
+    const rawName = readProperty(error, 'name');
+    const rawMessage = readProperty(error, 'message');
+    const rawStack = readProperty(error, 'stack');
+    name = rawName === undefined || rawName === '' ? 'Error' : describeValue(rawName);
+    message = rawMessage === undefined ? '' : describeValue(rawMessage);
+    stack = typeof rawStack === 'string' ? rawStack : undefined;
   } else {
     name = 'NonErrorThrown';
-    try {
-      message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
-    } catch {
-      message = String(error);
-    }
+    message = describeValue(error);
   }
   const record: AttemptError = {
     attempt: job.attempt,
@@ -81,6 +105,25 @@ export interface FailureContext {
   random?: () => number;
 }
 
+/** A delay the backend can store: a whole number of ms in [0, MAX_DELAY_MS] (NaN → 0). */
+export function clampDelay(ms: number): number {
+  if (Number.isNaN(ms)) return 0;
+  return Math.round(Math.max(0, Math.min(ms, MAX_DELAY_MS)));
+}
+
+function isDelay(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** The classifier's answer if it is one of the documented shapes, else undefined (default handling). */
+function validClassification(answer: unknown): ErrorClassification | undefined {
+  if (answer === 'retry' || answer === 'permanent') return answer;
+  if (typeof answer !== 'object' || answer === null) return undefined;
+  if ('retryAfterMs' in answer && isDelay(answer.retryAfterMs)) return { retryAfterMs: answer.retryAfterMs };
+  if ('snoozeMs' in answer && isDelay(answer.snoozeMs)) return { snoozeMs: answer.snoozeMs };
+  return undefined;
+}
+
 function classify(ctx: FailureContext): ErrorClassification {
   const { error } = ctx;
   if (error instanceof PermanentError) return 'permanent';
@@ -88,10 +131,12 @@ function classify(ctx: FailureContext): ErrorClassification {
   if (error instanceof TimeoutError) return 'retry';
   if (ctx.classifyError) {
     try {
-      const answer = ctx.classifyError(error, ctx.job);
+      // A broken classifier (one that throws, or answers null, NaN delays…) must not lose the
+      // job: its answer is ignored and the default (retry) applies.
+      const answer = validClassification(ctx.classifyError(error, ctx.job));
       if (answer !== undefined) return answer;
     } catch {
-      // A broken classifier must not lose the job: fall back to the default (retry).
+      // fall back to the default (retry)
     }
   }
   return 'retry';
@@ -120,20 +165,22 @@ function retryDelay(ctx: FailureContext): number {
 /** The finalize action for an attempt whose handler threw (or returned a snooze). */
 export function failureAction(ctx: FailureContext): FinalizeAction {
   const { job, error } = ctx;
-  if (error instanceof SnoozeError) return { kind: 'snooze', delayMs: error.delayMs };
+  // A cancel request wins over everything but a completion (decision 0003), a snooze included:
+  // a snoozed job would run again.
   if (ctx.cancelRequested) {
     const cancelError = error instanceof CancelledError ? error : new CancelledError();
     return { kind: 'cancel', error: toAttemptError(cancelError, 'cancelled', job, ctx.workerId) };
   }
+  if (error instanceof SnoozeError) return { kind: 'snooze', delayMs: clampDelay(error.delayMs) };
   const classification = classify(ctx);
   if (typeof classification === 'object' && 'snoozeMs' in classification) {
-    return { kind: 'snooze', delayMs: Math.max(0, Math.min(classification.snoozeMs, MAX_DELAY_MS)) };
+    return { kind: 'snooze', delayMs: clampDelay(classification.snoozeMs) };
   }
   const attemptError = toAttemptError(error, kindOf(ctx, classification), job, ctx.workerId);
   const attemptsLeft = job.attempt < job.maxRetries + 1;
   if (classification === 'permanent' || !attemptsLeft) {
     return { kind: 'dead', error: attemptError, reason: failureReason(attemptError) };
   }
-  const delayMs = typeof classification === 'object' ? Math.min(classification.retryAfterMs, MAX_DELAY_MS) : retryDelay(ctx);
+  const delayMs = typeof classification === 'object' ? clampDelay(classification.retryAfterMs) : retryDelay(ctx);
   return { kind: 'retry', error: attemptError, delayMs };
 }

@@ -24,7 +24,15 @@ export class LeaseKeeper implements Service {
   private readonly loop: Loop;
 
   constructor(private readonly options: LeaseKeeperOptions) {
-    this.loop = new Loop({ name: 'heartbeat', intervalMs: options.heartbeatMs, logger: options.logger, tick: () => this.beat() });
+    // A failed heartbeat is retried at the heartbeat pace, never slower: backing off beyond it
+    // (the Loop default doubles up to 30 s) would let a brief database blip expire the leases.
+    this.loop = new Loop({
+      name: 'heartbeat',
+      intervalMs: options.heartbeatMs,
+      maxBackoffMs: options.heartbeatMs,
+      logger: options.logger,
+      tick: () => this.beat(),
+    });
   }
 
   get size(): number {

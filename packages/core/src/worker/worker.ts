@@ -1,6 +1,6 @@
 /**
  * Worker: claims jobs of one queue in batches, runs the handler with a concurrency limit, and
- * reports each outcome through the group-committing Completer; one LeaseKeeper heartbeat
+ * reports each outcome through a group-committing completer (GroupCommit); one LeaseKeeper heartbeat
  * covers all of its running jobs; one DeadlineTimer covers all timeouts.
  *
  * State machine: created → running (start) → closing (close) → closed.
@@ -18,13 +18,13 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Backend, ClaimedJob, FinalizeAction, RetentionDefaults, SpindleEvent } from '../backend/backend.js';
+import type { Backend, ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, RetentionDefaults, SpindleEvent } from '../backend/backend.js';
 import { CancelledError, ClosedError, LeaseLostError, SnoozeError, TimeoutError, ValidationError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Logger } from '../logger.js';
-import { failureAction, type BackoffFunction, type ErrorClassifier } from '../job/outcome.js';
+import { clampDelay, failureAction, type BackoffFunction, type ErrorClassifier } from '../job/outcome.js';
 import { checkInt, checkKnownKeys, checkPlainObject, Issues, serializeJson } from '../validate.js';
-import { Completer } from './completer.js';
+import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -83,7 +83,7 @@ function resolveOptions(options: WorkerOptions | undefined): Required<Omit<Worke
   const pollIntervalMs = (o.pollIntervalMs ?? 1000) as number;
   checkInt(issues, 'pollIntervalMs', pollIntervalMs, 5, 600_000);
   const batchSize = (o.batchSize ?? Math.min(500, concurrency)) as number;
-  checkInt(issues, 'batchSize', batchSize, 1, 1000);
+  checkInt(issues, 'batchSize', batchSize, 1, 500);
   const abortGraceMs = (o.abortGraceMs ?? 5000) as number;
   checkInt(issues, 'abortGraceMs', abortGraceMs, 0, 3_600_000);
   const shutdownGraceMs = (o.shutdownGraceMs ?? 30_000) as number;
@@ -96,6 +96,17 @@ function resolveOptions(options: WorkerOptions | undefined): Required<Omit<Worke
   return { concurrency, leaseMs, heartbeatMs, pollIntervalMs, batchSize, abortGraceMs, shutdownGraceMs, workerId, autostart };
 }
 
+/** Validates `close()` options; returns the grace period if one is given. Throws ValidationError. */
+export function checkCloseOptions(options: unknown): number | undefined {
+  const issues = new Issues();
+  if (!checkPlainObject(issues, 'close options', options)) issues.throwIfAny();
+  const o = options as Record<string, unknown>;
+  checkKnownKeys(issues, 'close options', o, ['graceMs']);
+  if (o.graceMs !== undefined) checkInt(issues, 'graceMs', o.graceMs, 0, 24 * 3600 * 1000);
+  issues.throwIfAny();
+  return o.graceMs as number | undefined;
+}
+
 export class Worker<P = unknown, R = unknown> {
   readonly id: string;
   readonly queue: string;
@@ -104,7 +115,8 @@ export class Worker<P = unknown, R = unknown> {
   /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
   private slotsInUse = 0;
-  private readonly completer: Completer;
+  /** Group-commits attempt outcomes (fenced; retried until written, as a retry is harmless). */
+  private readonly completer: GroupCommit<FinalizeItem, LeaseOutcome>;
   private readonly leases: LeaseKeeper;
   private readonly deadlines = new DeadlineTimer();
   private fetching: Promise<void> | null = null;
@@ -124,11 +136,12 @@ export class Worker<P = unknown, R = unknown> {
     this.opts = resolveOptions(options);
     this.id = this.opts.workerId;
     this.queue = queue;
-    this.completer = new Completer({
-      backend: ctx.backend,
-      retention: ctx.retention,
-      logger: ctx.logger,
+    this.completer = new GroupCommit({
+      name: 'writing job outcomes',
+      write: (items) => ctx.backend.finalizeJobs({ items, retention: ctx.retention }),
       maxBatch: 500,
+      onFailure: 'retry',
+      logger: ctx.logger,
       onWritten: () => this.wake(),
     });
     this.leases = new LeaseKeeper({
@@ -167,7 +180,13 @@ export class Worker<P = unknown, R = unknown> {
    * (their signal's reason is a ClosedError) and releases their jobs back to the queue.
    */
   close(options: { graceMs?: number } = {}): Promise<void> {
-    if (!this.closing) this.closing = this.shutdown(options.graceMs ?? this.opts.shutdownGraceMs);
+    let graceMs: number;
+    try {
+      graceMs = checkCloseOptions(options) ?? this.opts.shutdownGraceMs;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.closing) this.closing = this.shutdown(graceMs);
     return this.closing;
   }
 
@@ -202,13 +221,23 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private async fetchLoop(): Promise<void> {
-    try {
-      await this.ctx.ready();
-    } catch (err) {
-      this.ctx.logger.error({ err }, `spindle: worker for ${this.queue} cannot start: the client failed to start`);
-      return;
-    }
     let failures = 0;
+    // The client may fail to start (database unreachable) and succeed later: keep trying, as a
+    // failing claim would, until the worker or the client is closed.
+    for (;;) {
+      if (this.state !== 'running') return;
+      try {
+        await this.ctx.ready();
+        break;
+      } catch (err) {
+        if (err instanceof ClosedError) return;
+        failures += 1;
+        const delay = Math.min(30_000, this.opts.pollIntervalMs * 2 ** Math.min(failures, 10));
+        this.ctx.logger.error({ err }, `spindle: worker for ${this.queue} cannot start: the client failed to start; retrying in ${delay} ms`);
+        await this.pause(delay);
+      }
+    }
+    failures = 0;
     while (this.state === 'running') {
       const free = this.opts.concurrency - this.slotsInUse;
       if (free <= 0 || this.completer.pending >= this.opts.concurrency * 4 + 500) {
@@ -297,7 +326,13 @@ export class Worker<P = unknown, R = unknown> {
       this.forget(exec);
       return;
     }
-    const action = this.decide(exec, settled);
+    let action: FinalizeAction;
+    try {
+      action = this.decide(exec, settled);
+    } catch (err) {
+      // The result could not even be inspected (e.g. a getter that throws): a failed attempt.
+      action = this.decide(exec, { ok: false, error: err });
+    }
     this.completer.submit({ ...exec.lease, ...action }).then(
       (outcome) => {
         if (outcome !== 'ok') this.ctx.logger.warn({ jobId: exec.job.id, outcome }, 'spindle: outcome refused: the lease was lost');
@@ -314,13 +349,19 @@ export class Worker<P = unknown, R = unknown> {
 
   private decide(exec: Execution, settled: Settled): FinalizeAction {
     if (settled.ok) {
-      if (settled.value instanceof SnoozeError) return { kind: 'snooze', delayMs: settled.value.delayMs };
-      const issues = new Issues();
-      const text = serializeJson(issues, 'result', settled.value === undefined ? null : settled.value, this.ctx.maxResultBytes);
-      if (text !== null) return { kind: 'complete', result: text };
-      settled = { ok: false, error: new ValidationError(issues.list) };
+      if (settled.value instanceof SnoozeError) {
+        // A returned snooze is not a completion: after a cancel request it ends cancelled.
+        if (!exec.cancelRequested) return { kind: 'snooze', delayMs: clampDelay(settled.value.delayMs) };
+        settled = { ok: false, error: settled.value };
+      } else {
+        const issues = new Issues();
+        const text = serializeJson(issues, 'result', settled.value === undefined ? null : settled.value, this.ctx.maxResultBytes);
+        if (text !== null) return { kind: 'complete', result: text };
+        settled = { ok: false, error: new ValidationError(issues.list) };
+      }
     }
-    if (exec.abortCause === 'shutdown') return { kind: 'release' };
+    // A cancel requested while the shutdown waited for the handler wins over the release.
+    if (exec.abortCause === 'shutdown' && !exec.cancelRequested) return { kind: 'release' };
     const error = exec.abortCause === 'timeout' && !(settled.error instanceof TimeoutError) ? exec.controller.signal.reason : settled.error;
     return failureAction({
       job: exec.job,
