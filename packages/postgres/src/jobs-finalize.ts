@@ -8,6 +8,7 @@
  *   path) is a single UPDATE … FROM unnest(…). If one lease appears twice in a batch, exactly
  *   one item wins (`ok`); the other answers `lease_lost` — one terminal transition per attempt.
  * - Errors are appended to the jsonb history keeping the newest MAX_ERRORS_KEPT.
+ * - A retry, snooze or release of a job whose cancel was requested ends it `cancelled`.
  * - cancel moves cancellable jobs to `cancelled` and flags running ones; a job whose state
  *   changed between our snapshot and the write is re-examined in a fresh statement.
  */
@@ -27,13 +28,16 @@ import { appendErrorSql, expiresSql, jobEventSql, msSql, notifyCtes, nowSql, NOT
 
 function finalizeSql(ctx: Ctx): string {
   const { jobs } = ctx.names;
-  const stateCase = `CASE i.kind WHEN 'complete' THEN 'completed'
+  // A cancel requested while the attempt ran wins over giving the job another run: retry,
+  // snooze and release of a cancel-requested job end it as `cancel` would.
+  const kind = `(CASE WHEN j.cancel_requested AND i.kind IN ('retry', 'snooze', 'release') THEN 'cancel' ELSE i.kind END)`;
+  const stateCase = `CASE ${kind} WHEN 'complete' THEN 'completed'
       WHEN 'retry' THEN CASE WHEN i.delay_ms > 0 THEN 'retrying' ELSE 'queued' END
       WHEN 'dead' THEN 'dead' WHEN 'snooze' THEN 'scheduled' WHEN 'cancel' THEN 'cancelled'
       WHEN 'release' THEN 'queued' END`;
-  const typeCase = `CASE i.kind WHEN 'complete' THEN 'completed' WHEN 'retry' THEN 'retrying' WHEN 'dead' THEN 'dead'
+  const typeCase = `CASE ${kind} WHEN 'complete' THEN 'completed' WHEN 'retry' THEN 'retrying' WHEN 'dead' THEN 'dead'
       WHEN 'snooze' THEN 'snoozed' WHEN 'cancel' THEN 'cancelled' WHEN 'release' THEN 'released' END`;
-  const failed = `i.kind IN ('retry', 'dead')`;
+  const failed = `${kind} IN ('retry', 'dead')`;
   return `WITH clock AS (SELECT ${nowSql('$1')} AS now),
   input AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::float8[],
@@ -42,18 +46,18 @@ function finalizeSql(ctx: Ctx): string {
   ), out AS (
     UPDATE ${jobs} j SET
       state = ${stateCase},
-      attempt = CASE WHEN i.kind IN ('snooze', 'release') THEN j.attempt - 1 ELSE j.attempt END,
+      attempt = CASE WHEN ${kind} IN ('snooze', 'release') THEN j.attempt - 1 ELSE j.attempt END,
       lease_token = NULL,
       lease_expires_at = NULL,
-      result = CASE WHEN i.kind = 'complete' THEN i.result ELSE j.result END,
-      run_at = CASE i.kind WHEN 'retry' THEN c.now + ${msSql('greatest(i.delay_ms, 0)')}
+      result = CASE WHEN ${kind} = 'complete' THEN i.result ELSE j.result END,
+      run_at = CASE ${kind} WHEN 'retry' THEN c.now + ${msSql('greatest(i.delay_ms, 0)')}
         WHEN 'snooze' THEN c.now + ${msSql('i.delay_ms')} ELSE j.run_at END,
       errors = CASE WHEN i.error IS NULL THEN j.errors ELSE ${appendErrorSql('j.errors', 'i.error', '$14')} END,
       first_failed_at = CASE WHEN ${failed} THEN coalesce(j.first_failed_at, c.now) ELSE j.first_failed_at END,
       last_failed_at = CASE WHEN ${failed} THEN c.now ELSE j.last_failed_at END,
-      failure_reason = CASE WHEN i.kind = 'dead' THEN i.reason ELSE j.failure_reason END,
-      finished_at = CASE WHEN i.kind IN ('complete', 'dead', 'cancel') THEN c.now ELSE j.finished_at END,
-      expires_at = CASE i.kind
+      failure_reason = CASE WHEN ${kind} = 'dead' THEN i.reason ELSE j.failure_reason END,
+      finished_at = CASE WHEN ${kind} IN ('complete', 'dead', 'cancel') THEN c.now ELSE j.finished_at END,
+      expires_at = CASE ${kind}
         WHEN 'complete' THEN ${expiresSql('c.now', 'coalesce(j.completed_keep_ms, $11::bigint)')}
         WHEN 'dead' THEN ${expiresSql('c.now', 'coalesce(j.dead_keep_ms, $13::bigint)')}
         WHEN 'cancel' THEN ${expiresSql('c.now', '$12::bigint')}

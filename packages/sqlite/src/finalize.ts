@@ -8,6 +8,7 @@
  *   and a job reaches a terminal state at most once per round.
  * - The whole batch is one transaction; outcomes are per item, in input order.
  * - Snooze and release give the attempt back (`attempt - 1`); release keeps `run_at`.
+ * - Retry, snooze and release of a job whose cancel was requested end it `cancelled`.
  */
 import {
   eventData,
@@ -36,22 +37,36 @@ import type { Store } from './tx.js';
 
 const fenced = (set: string): string => `UPDATE spindle_jobs SET ${set}, ${CLEAR_LEASE} WHERE ${FENCE} RETURNING ${EVENT_COLUMNS}`;
 
+/**
+ * Retry, snooze and release give the job another run — unless a cancel was requested while the
+ * attempt ran: then the job ends `cancelled` (the request wins), keeping its attempt count.
+ */
+const unlessCancelRequested = (state: string, runAt: string, attempt: string): string =>
+  `state = CASE WHEN cancel_requested THEN 'cancelled' ELSE ${state} END, ` +
+  `run_at = CASE WHEN cancel_requested THEN run_at ELSE ${runAt} END, ` +
+  `attempt = CASE WHEN cancel_requested THEN attempt ELSE ${attempt} END, ` +
+  `finished_at = CASE WHEN cancel_requested THEN @now ELSE finished_at END, ` +
+  `expires_at = CASE WHEN cancel_requested THEN ${expiresAt(KEEP_CANCELLED)} ELSE expires_at END`;
+
 const SQL: Record<FinalizeItem['kind'], string> = {
   complete: fenced(`state = 'completed', result = @result, finished_at = @now, expires_at = ${expiresAt(KEEP_COMPLETED)}`),
   retry: fenced(
-    "state = CASE WHEN @delayMs <= 0 THEN 'queued' ELSE 'retrying' END, " +
-      `run_at = CASE WHEN @delayMs <= 0 THEN @now ELSE @now + @delayMs END, ${APPEND_ERROR}, ${FAILURE_TIMES}`,
+    unlessCancelRequested(
+      "CASE WHEN @delayMs <= 0 THEN 'queued' ELSE 'retrying' END",
+      'CASE WHEN @delayMs <= 0 THEN @now ELSE @now + @delayMs END',
+      'attempt',
+    ) + `, ${APPEND_ERROR}, ${FAILURE_TIMES}`,
   ),
   dead: fenced(
     `state = 'dead', ${APPEND_ERROR}, ${FAILURE_TIMES}, failure_reason = @reason, finished_at = @now, ` +
       `expires_at = ${expiresAt(KEEP_DEAD)}`,
   ),
-  snooze: fenced("state = 'scheduled', run_at = @now + @delayMs, attempt = attempt - 1"),
+  snooze: fenced(unlessCancelRequested("'scheduled'", '@now + @delayMs', 'attempt - 1')),
   cancel: fenced(
     `state = 'cancelled', errors = CASE WHEN @error IS NULL THEN errors ELSE ${ERRORS_APPENDED} END, ` +
       `finished_at = @now, expires_at = ${expiresAt(KEEP_CANCELLED)}`,
   ),
-  release: fenced("state = 'queued', attempt = attempt - 1"),
+  release: fenced(unlessCancelRequested("'queued'", 'run_at', 'attempt - 1')),
 };
 
 const EVENT_TYPE: Record<FinalizeItem['kind'], JobEventType> = {
@@ -96,7 +111,7 @@ export function finalizeJobs(store: Store, params: FinalizeParams): LeaseOutcome
         now,
       }) as EventRow | undefined;
       if (row === undefined) return missOutcome(store, item.id);
-      events.push(jobEvent(EVENT_TYPE[item.kind], row, now, data));
+      events.push(row.state === 'cancelled' ? jobEvent('cancelled', row, now, undefined) : jobEvent(EVENT_TYPE[item.kind], row, now, data));
       return 'ok';
     }),
   );

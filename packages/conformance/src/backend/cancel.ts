@@ -68,6 +68,25 @@ export function cancelTests(suite: Suite): void {
       assert.equal(record.leaseExpiresAt, null);
     });
 
+    suite.test('ends a cancel-requested job as cancelled when its worker writes a retry, snooze or release instead', async ({ backend, at }) => {
+      const actions = [
+        { kind: 'retry', error: attemptError({ at: at(2).getTime() }), delayMs: 1_000 },
+        { kind: 'snooze', delayMs: 1_000 },
+        { kind: 'release' },
+      ] as const;
+      for (const [i, action] of actions.entries()) {
+        const job = await insertAndClaim(backend, { queue: `cr${i}`, maxRetries: 5 }, { now: at(0) });
+        await backend.cancelJobs({ ids: [job.id], retention: KEEP_FOREVER, now: at(1) });
+        assert.equal(await finalizeOne(backend, job, action, at(2)), 'ok');
+        const record = await mustGet(backend, job.id);
+        assert.equal(record.state, 'cancelled', `${action.kind} of a cancel-requested job`);
+        assert.deepStrictEqual(record.finishedAt, at(2));
+        assert.equal(record.attempt, 1, 'the attempt is not given back');
+        assert.equal(record.leaseExpiresAt, null);
+        assert.deepStrictEqual(await backend.claimJobs({ queue: `cr${i}`, workerId: 'w', limit: 1, leaseMs: 1000, now: at(5_000) }), []);
+      }
+    });
+
     suite.test('ends a cancel-requested job as cancelled when the rescuer finds its lease expired', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 5 }, { now: at(0), leaseMs: 1_000 });
       await backend.cancelJobs({ ids: [job.id], retention: KEEP_FOREVER, now: at(10) });

@@ -78,7 +78,7 @@ export interface AttemptError {
   /** Capped at 4 KiB. */
   stack?: string;
   workerId?: string | null;
-  /** Epoch milliseconds (database clock). */
+  /** Epoch milliseconds: the worker's clock for handler failures, the database's for lease expiry. */
   at: number;
 }
 
