@@ -40,7 +40,9 @@ export interface ActiveJob<P = unknown> {
 export type AbortCause = 'timeout' | 'cancel' | 'lease_lost' | 'shutdown';
 
 export class Execution {
-  readonly controller = new AbortController();
+  /** Created on first use: most handlers never look at their signal, and allocating one per job shows up on the hot path. */
+  private controller: AbortController | null = null;
+  private abortReason: Error | null = null;
   /** Set by the first abort; later aborts don't overwrite it. */
   abortCause: AbortCause | null = null;
   cancelRequested = false;
@@ -67,7 +69,9 @@ export class Execution {
       round: job.round,
       createdAt: job.createdAt,
       workerId,
-      signal: this.controller.signal,
+      get signal(): AbortSignal {
+        return exec.signal;
+      },
       async progress(value: unknown): Promise<void> {
         const issues = new Issues();
         if (typeof value === 'number' && (value < 0 || value > 100)) issues.add('progress', 'a number must be from 0 to 100');
@@ -82,11 +86,26 @@ export class Execution {
     };
   }
 
+  /** The attempt's signal (already aborted if the attempt was aborted before anyone asked). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Why the attempt was aborted, or null. */
+  get reason(): Error | null {
+    return this.abortReason;
+  }
+
   /** Fires the signal once; returns false if it had already fired. */
   abort(cause: AbortCause, reason: Error): boolean {
     if (this.abortCause !== null) return false;
     this.abortCause = cause;
-    this.controller.abort(reason);
+    this.abortReason = reason;
+    this.controller?.abort(reason);
     return true;
   }
 }

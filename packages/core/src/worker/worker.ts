@@ -362,7 +362,7 @@ export class Worker<P = unknown, R = unknown> {
     }
     // A cancel requested while the shutdown waited for the handler wins over the release.
     if (exec.abortCause === 'shutdown' && !exec.cancelRequested) return { kind: 'release' };
-    const error = exec.abortCause === 'timeout' && !(settled.error instanceof TimeoutError) ? exec.controller.signal.reason : settled.error;
+    const error = exec.abortCause === 'timeout' && !(settled.error instanceof TimeoutError) ? exec.reason : settled.error;
     return failureAction({
       job: exec.job,
       error,
