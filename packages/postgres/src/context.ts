@@ -23,11 +23,16 @@ export interface Ctx {
 export interface ChangeOptions {
   /** A caller's client inside its own transaction: run there and do not deliver locally. */
   client?: pg.ClientBase;
+  /**
+   * A write whose loss the design tolerates (claim, heartbeat, progress): may commit without
+   * waiting for the WAL flush (Db's relaxed pool). Everything else commits durably.
+   */
+  relaxed?: boolean;
 }
 
 /** Runs a job-changing statement (with its NOTIFY tail) and delivers its events locally. */
 export async function changeJobs(ctx: Ctx, operation: string, config: pg.QueryConfig, options: ChangeOptions = {}): Promise<Row[]> {
-  const rows = await ctx.db.query(operation, config, options.client);
+  const rows = await ctx.db.query(operation, config, options);
   if (!options.client) ctx.events.publishLocal(eventsOf(rows));
   return rows;
 }

@@ -9,6 +9,13 @@
  * - A pool supplied by the caller is never ended here.
  * - `transaction()` always ends with COMMIT or ROLLBACK and releases its client; a client whose
  *   ROLLBACK failed is destroyed rather than returned to the pool.
+ * - Durability (docs/decisions/0007): statements run on the main pool commit durably. Only
+ *   writes whose loss the design already tolerates (claims, heartbeats, progress) may ask for
+ *   `relaxed`: they then run on a second pool, created on first use with the main pool's size,
+ *   whose sessions have `synchronous_commit = off` (the commit returns before its WAL is
+ *   flushed; any later durable commit flushes it too, as WAL is written in order). With a
+ *   caller's pool we cannot choose session settings, so relaxed statements run on it,
+ *   synchronously. close() ends both pools we created.
  */
 import pg from 'pg';
 import { BackendError, ClosedError, SpindleError } from '@spindle/core';
@@ -53,6 +60,38 @@ export async function endClient(client: pg.Client, timeoutMs = 2_000): Promise<v
 const DEADLOCK_DETECTED = '40P01';
 const DEADLOCK_RETRIES = 3;
 
+/** Startup option of the relaxed pool's sessions. */
+export const RELAXED_OPTION = '-c synchronous_commit=off';
+
+/**
+ * `base` with `synchronous_commit = off` added to its sessions' startup `options`, keeping
+ * options already given (in the config, the URL's `options` parameter, or PGOPTIONS). pg lets
+ * the URL's parameters override the config's, so an `options` parameter of the URL is extended
+ * in place.
+ */
+export function relaxedClientConfig(base: pg.ClientConfig): pg.ClientConfig {
+  const join = (given: string | null | undefined) => (given ? `${given} ${RELAXED_OPTION}` : RELAXED_OPTION);
+  if (base.connectionString) {
+    let url: URL | undefined;
+    try {
+      url = new URL(base.connectionString);
+    } catch {
+      url = undefined;
+    }
+    if (url?.searchParams.has('options')) {
+      url.searchParams.set('options', join(url.searchParams.get('options')));
+      return { ...base, connectionString: url.toString() };
+    }
+  }
+  return { ...base, options: join(base.options ?? process.env.PGOPTIONS) };
+}
+
+/** Where a statement runs: a caller's client, or the relaxed pool (see the invariants above). */
+export interface QueryTarget {
+  client?: pg.ClientBase;
+  relaxed?: boolean;
+}
+
 export interface ConnectionSource {
   connectionString?: string;
   pool?: pg.Pool;
@@ -64,9 +103,12 @@ export class Db {
   readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
   private readonly clientBase: pg.ClientConfig;
+  private readonly poolMax: number;
+  private relaxed: pg.Pool | null = null;
   private closed = false;
 
   constructor(source: ConnectionSource) {
+    this.poolMax = source.poolMax;
     if (source.pool) {
       this.pool = source.pool;
       this.ownsPool = false;
@@ -87,6 +129,20 @@ export class Db {
     return { ...this.clientBase, application_name: applicationName, keepAlive: true };
   }
 
+  /**
+   * The pool of relaxed-durability statements: ours with `synchronous_commit = off` (created on
+   * first use, same size as the main pool), or the caller's pool (synchronous) when one was given.
+   */
+  get relaxedPool(): pg.Pool {
+    if (!this.ownsPool) return this.pool;
+    if (!this.relaxed) {
+      this.assertOpen();
+      this.relaxed = new pg.Pool({ ...relaxedClientConfig(this.clientBase), max: this.poolMax });
+      this.relaxed.on('error', () => {});
+    }
+    return this.relaxed;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -96,14 +152,17 @@ export class Db {
   }
 
   /**
-   * Runs one statement on the pool (or on `client`) and returns its rows. A statement on the
-   * pool that PostgreSQL aborted as a deadlock victim changed nothing and is re-run (a few times).
+   * Runs one statement on the main pool (or `target`: a caller's client, or the relaxed pool)
+   * and returns its rows. A statement on a pool that PostgreSQL aborted as a deadlock victim
+   * changed nothing and is re-run (a few times).
    */
-  async query<R extends Row = Row>(operation: string, config: pg.QueryConfig, client?: pg.ClientBase): Promise<R[]> {
+  async query<R extends Row = Row>(operation: string, config: pg.QueryConfig, target: QueryTarget = {}): Promise<R[]> {
     this.assertOpen();
+    const client = target.client;
+    const runner = client ?? (target.relaxed ? this.relaxedPool : this.pool);
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await (client ?? this.pool).query<R>(config);
+        const result = await runner.query<R>(config);
         return result.rows;
       } catch (err) {
         if (client || attempt >= DEADLOCK_RETRIES || pgErrorCode(err) !== DEADLOCK_DETECTED) {
@@ -140,10 +199,10 @@ export class Db {
     }
   }
 
-  /** Ends the pool if we created it. Idempotent. */
+  /** Ends the pools we created. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsPool) await this.pool.end();
+    if (this.ownsPool) await Promise.all([this.pool.end(), this.relaxed?.end()]);
   }
 }

@@ -6,6 +6,8 @@
  *   `state = 'dead'`, at most `limit` rows, oldest first (by seq).
  * - Replay, purge and resolve lock their selection with FOR UPDATE SKIP LOCKED and re-check
  *   `state = 'dead'` at the write (compare-and-set): concurrent replays move each job once.
+ *   The write finds the selected rows by `id = ANY(ARRAY(…))`: primary-key probes, whatever the
+ *   planner guesses for `LIMIT $n` (see recheckStateSql for the recheck's form).
  * - Replay skips a job whose unique key is held by a live job of the target queue, or by an
  *   earlier job of the same replay; if a concurrent insert takes the key meanwhile (unique
  *   violation), the statement is re-run and that job is then reported as skipped.
@@ -23,9 +25,11 @@ import {
 import { changeJobs, type Ctx } from './context.js';
 import { pgErrorCode } from './db.js';
 import { filterConditions, whereClause } from './filters.js';
-import { jobEventSql, notifyCtes, nowSql, NOTIFIED, Params } from './sql.js';
+import { jobEventSql, notifyCtes, nowSql, NOTIFIED, Params, recheckStateSql } from './sql.js';
 
 const UNIQUE_VIOLATION = '23505';
+/** The compare-and-set recheck of replay, purge and resolve (see recheckStateSql). */
+const DEAD = recheckStateSql('j.state', ['dead']);
 const MAX_REPLAY_ROUNDS = 3;
 
 /** WHERE conditions selecting dead jobs by ids or filter (alias `j`). */
@@ -94,8 +98,8 @@ function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
       lease_token = NULL, lease_expires_at = NULL, failure_reason = NULL, first_failed_at = NULL,
       last_failed_at = NULL, resolution_note = NULL, resolved_at = NULL, finished_at = NULL,
       expires_at = NULL, result = NULL, cancel_requested = false
-    FROM movable m, clock c
-    WHERE j.id = m.id AND j.state = 'dead'
+    FROM clock c
+    WHERE j.id = ANY(ARRAY(SELECT id FROM movable)) AND ${DEAD}
     RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'replayed'`, job: 'j', at: 'c.now' })} AS ev
   ), ${notifyCtes('out', p.add(ctx.names.channel), p.add(ctx.events.origin))}
   SELECT s.id, o.id IS NOT NULL AS replayed, o.ev, ${NOTIFIED} AS notified
@@ -133,7 +137,7 @@ export async function dlqPurge(ctx: Ctx, params: DlqSelectParams): Promise<numbe
     text: `WITH victims AS MATERIALIZED (
       SELECT j.id FROM ${jobs} j ${where} ORDER BY j.seq LIMIT ${p.add(params.limit)} FOR UPDATE OF j SKIP LOCKED
     ), gone AS (
-      DELETE FROM ${jobs} j USING victims v WHERE j.id = v.id AND j.state = 'dead' RETURNING 1
+      DELETE FROM ${jobs} j WHERE j.id = ANY(ARRAY(SELECT id FROM victims)) AND ${DEAD} RETURNING 1
     )
     SELECT count(*)::int AS n FROM gone`,
     values: p.values,
@@ -153,7 +157,7 @@ export async function dlqResolve(ctx: Ctx, params: DlqResolveParams): Promise<nu
       SELECT j.id FROM ${jobs} j ${where} ORDER BY j.seq LIMIT ${p.add(params.limit)} FOR UPDATE OF j SKIP LOCKED
     ), done AS (
       UPDATE ${jobs} j SET resolution_note = ${note}::text, resolved_at = ${now}
-      FROM chosen c WHERE j.id = c.id AND j.state = 'dead' RETURNING 1
+      WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) AND ${DEAD} RETURNING 1
     )
     SELECT count(*)::int AS n FROM done`,
     values: p.values,

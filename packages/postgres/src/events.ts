@@ -20,6 +20,8 @@ export const TX_ORIGIN = 'tx';
 export class EventHub {
   /** This instance's origin id, carried by every NOTIFY it sends. */
   readonly origin = randomBytes(8).toString('hex');
+  /** How our own NOTIFY payloads begin (`json_build_object('o', origin, …)::text`). */
+  private readonly ownPrefix = `{"o" : ${JSON.stringify(this.origin)},`;
   private readonly listeners = new Set<EventListener>();
 
   get hasListeners(): boolean {
@@ -43,6 +45,9 @@ export class EventHub {
 
   /** A NOTIFY payload `{o, e}` received on our channel. */
   receive(payload: string): void {
+    // Our own events (most of them, in one process) were delivered locally: skip them unparsed.
+    // Any other layout is parsed and its origin checked below.
+    if (payload.startsWith(this.ownPrefix)) return;
     let message: { o?: unknown; e?: unknown };
     try {
       message = JSON.parse(payload) as { o?: unknown; e?: unknown };

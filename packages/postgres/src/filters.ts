@@ -9,16 +9,22 @@
  *   any attempt error in the history.
  * - `resolved`, `failedAfter` and `failedBefore` concern dead jobs only, so they also require
  *   `state = 'dead'`. Time bounds are inclusive below (`>=`) and exclusive above (`<`).
+ * - States are the one exception to binding: they are SQL literals (`stateSql`, checked against
+ *   the JOB_STATES enum), so that the planner can prove the partial per-state indexes'
+ *   predicates, also in generic plans (docs/decisions/0007).
  */
 import { likeContains, type JobFilter } from '@spindle/core';
-import type { Params } from './sql.js';
+import { stateInSql, type Params } from './sql.js';
 
-/** The conditions of `filter` on alias `j` (empty array: no condition). */
-export function filterConditions(filter: JobFilter | undefined, p: Params, j = 'j'): string[] {
+/**
+ * The conditions of `filter` on alias `j` (empty array: no condition). With `omitStates` the
+ * caller handles `filter.states` itself (listJobs queries each state separately).
+ */
+export function filterConditions(filter: JobFilter | undefined, p: Params, j = 'j', omitStates = false): string[] {
   const where: string[] = [];
   if (!filter) return where;
   if (filter.queue !== undefined) where.push(`${j}.queue = ${p.add(filter.queue)}`);
-  if (filter.states !== undefined) where.push(`${j}.state = ANY(${p.add(filter.states)}::text[])`);
+  if (filter.states !== undefined && !omitStates) where.push(stateInSql(`${j}.state`, filter.states));
   if (filter.name !== undefined) where.push(`${j}.name = ${p.add(filter.name)}`);
   if (filter.ids !== undefined) where.push(`${j}.id = ANY(${p.add(filter.ids)}::text[])`);
   if (filter.createdAfter !== undefined) where.push(`${j}.created_at >= ${p.add(filter.createdAfter)}::timestamptz`);

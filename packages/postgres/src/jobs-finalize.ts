@@ -5,8 +5,11 @@
  * Invariants (docs/design/backend-semantics.md, finalizeJobs / cancelJobs):
  * - finalize is fenced on (id, attempt, lease_token, state = 'running') and clears the lease;
  *   each item's kind drives CASE expressions, so a mixed batch (and the all-`complete` hot
- *   path) is a single UPDATE … FROM unnest(…). If one lease appears twice in a batch, exactly
- *   one item wins (`ok`); the other answers `lease_lost` — one terminal transition per attempt.
+ *   path) is a single UPDATE … FROM unnest(…). If one lease appears twice in a batch, the first
+ *   item wins (`ok`: only the first of each lease reaches the UPDATE, whatever the join order);
+ *   the other answers `lease_lost` — one terminal transition per attempt.
+ * - Whether a failed item's job exists (`lease_lost` vs `not_found`) is looked up for failed
+ *   items only: the all-ok hot path pays no extra probe per job.
  * - Errors are appended to the jsonb history keeping the newest MAX_ERRORS_KEPT.
  * - A retry, snooze or release of a job whose cancel was requested ends it `cancelled`.
  * - cancel moves cancellable jobs to `cancelled` and flags running ones; a job whose state
@@ -14,6 +17,7 @@
  */
 import {
   BackendError,
+  CANCELLABLE_STATES,
   eventData,
   MAX_ERRORS_KEPT,
   type CancelJobsParams,
@@ -24,10 +28,9 @@ import {
 } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
 import { storedErrorJson, storedReason } from './rows.js';
-import { appendErrorSql, expiresSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED } from './sql.js';
+import { appendErrorSql, expiresSql, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql } from './sql.js';
 
-function finalizeSql(ctx: Ctx): string {
-  const { jobs } = ctx.names;
+const finalizeSql = perSchema(({ jobs }) => {
   // A cancel requested while the attempt ran wins over giving the job another run: retry,
   // snooze and release of a cancel-requested job end it as `cancel` would.
   const kind = `(CASE WHEN j.cancel_requested AND i.kind IN ('retry', 'snooze', 'release') THEN 'cancel' ELSE i.kind END)`;
@@ -62,15 +65,15 @@ function finalizeSql(ctx: Ctx): string {
         WHEN 'dead' THEN ${expiresSql('c.now', 'coalesce(j.dead_keep_ms, $13::bigint)')}
         WHEN 'cancel' THEN ${expiresSql('c.now', '$12::bigint')}
         ELSE j.expires_at END
-    FROM input i, clock c
-    WHERE j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND j.state = 'running'
+    FROM (SELECT DISTINCT ON (id, attempt, token) * FROM input ORDER BY id, attempt, token, ord) i, clock c
+    WHERE j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND ${recheckStateSql('j.state', ['running'])}
     RETURNING i.ord, ${jobEventSql({ type: typeCase, job: 'j', at: 'c.now', data: 'i.data' })} AS ev
   ), ${notifyCtes('out', '$15', '$16')}
-  SELECT i.ord, o.ord IS NOT NULL AS ok, EXISTS (SELECT 1 FROM ${jobs} e WHERE e.id = i.id) AS found,
+  SELECT i.ord, o.ord IS NOT NULL AS ok, CASE WHEN o.ord IS NULL THEN ${foundSql(jobs, 'i.id')} END AS found,
     o.ev, ${NOTIFIED} AS notified
   FROM input i LEFT JOIN out o ON o.ord = i.ord
   ORDER BY i.ord`;
-}
+});
 
 /** The event `data` of a finalize item: the result, or `{message, kind}` of its error. */
 function finalizeEventData(item: FinalizeItem): string | null {
@@ -89,7 +92,7 @@ export async function finalizeJobs(ctx: Ctx, params: FinalizeParams): Promise<Le
   const pick = <T>(fn: (item: FinalizeItem) => T): T[] => items.map(fn);
   const rows = await changeJobs(ctx, 'finalizeJobs', {
     name: ctx.names.statement('finalize'),
-    text: finalizeSql(ctx),
+    text: finalizeSql(ctx.names),
     values: [
       params.now ?? null,
       pick((i) => i.id),
@@ -115,20 +118,18 @@ export async function finalizeJobs(ctx: Ctx, params: FinalizeParams): Promise<Le
 /** Rounds of re-examining jobs whose state moved under a cancel. */
 const MAX_CANCEL_ROUNDS = 5;
 
-function cancelSql(ctx: Ctx): string {
-  const { jobs } = ctx.names;
-  return `WITH clock AS (SELECT ${nowSql('$1')} AS now),
+const cancelSql = perSchema(({ jobs }) => `WITH clock AS (SELECT ${nowSql('$1')} AS now),
   input AS (SELECT * FROM unnest($2::text[]) WITH ORDINALITY AS t(id, ord)),
   cancelled AS (
     UPDATE ${jobs} j SET state = 'cancelled', finished_at = c.now,
       expires_at = ${expiresSql('c.now', '$3::bigint')}
     FROM input i, clock c
-    WHERE j.id = i.id AND j.state IN ('scheduled', 'queued', 'retrying', 'waiting')
+    WHERE j.id = i.id AND ${recheckStateSql('j.state', CANCELLABLE_STATES)}
     RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'cancelled'`, job: 'j', at: 'c.now' })} AS ev
   ), requested AS (
     UPDATE ${jobs} j SET cancel_requested = true
     FROM input i, clock c
-    WHERE j.id = i.id AND j.state = 'running'
+    WHERE j.id = i.id AND ${recheckStateSql('j.state', ['running'])}
     RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'cancel_requested'`, job: 'j', at: 'c.now' })} AS ev
   ), changed AS (
     SELECT id, ord, ev, 'cancelled' AS outcome FROM cancelled
@@ -142,8 +143,7 @@ function cancelSql(ctx: Ctx): string {
   FROM input i
   LEFT JOIN changed ch ON ch.id = i.id
   LEFT JOIN ${jobs} e ON e.id = i.id
-  ORDER BY i.ord`;
-}
+  ORDER BY i.ord`);
 
 export async function cancelJobs(ctx: Ctx, params: CancelJobsParams): Promise<CancelOutcome[]> {
   ctx.db.assertOpen();
@@ -152,7 +152,7 @@ export async function cancelJobs(ctx: Ctx, params: CancelJobsParams): Promise<Ca
   for (let round = 0; round < MAX_CANCEL_ROUNDS && pending.length > 0; round++) {
     const rows = await changeJobs(ctx, 'cancelJobs', {
       name: ctx.names.statement('cancel'),
-      text: cancelSql(ctx),
+      text: cancelSql(ctx.names),
       values: [
         params.now ?? null,
         pending.map((i) => params.ids[i]),

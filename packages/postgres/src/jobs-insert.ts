@@ -20,14 +20,12 @@ import type pg from 'pg';
 import { BackendError, ValidationError, type InsertJobsParams, type InsertOutcome, type JobInsert, type JobState } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
 import { TX_ORIGIN } from './events.js';
-import { jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED } from './sql.js';
+import { jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema } from './sql.js';
 
 /** Rounds of re-running items whose conflicting row was invisible to the first snapshot. */
 const MAX_ROUNDS = 4;
 
-function insertSql(ctx: Ctx): string {
-  const { jobs } = ctx.names;
-  return `WITH input AS (
+const insertSql = perSchema(({ jobs }) => `WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[],
       $8::timestamptz[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::int[], $14::bigint[], $15::int[])
       WITH ORDINALITY AS t(id, queue, name, payload, priority, max_retries, delay_ms, run_at, unique_key,
@@ -62,8 +60,7 @@ function insertSql(ctx: Ctx): string {
     WHERE ins.id IS NULL AND o.queue = p.queue AND o.unique_key = p.unique_key
       AND o.state NOT IN ('completed', 'dead', 'cancelled') LIMIT 1
   ) uk_old ON true
-  ORDER BY p.ord`;
-}
+  ORDER BY p.ord`);
 
 function insertValues(jobs: JobInsert[], now: Date | undefined, channel: string, origin: string): unknown[] {
   const col = <T>(pick: (j: JobInsert) => T): T[] => jobs.map(pick);
@@ -126,7 +123,7 @@ export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<In
       {
         // The caller's client gets an unnamed statement: we leave nothing prepared on it.
         name: client ? undefined : ctx.names.statement('insert'),
-        text: insertSql(ctx),
+        text: insertSql(ctx.names),
         values: insertValues(batch, params.now, ctx.names.channel, client ? TX_ORIGIN : ctx.events.origin),
       },
       { client },

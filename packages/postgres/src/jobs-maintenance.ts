@@ -10,10 +10,13 @@
  *   so the old holder's later writes are fenced off.
  * - Pruning deletes by `expires_at <= now`, then trims per (queue, state) count rules, at most
  *   `limit` rows per call in total.
+ * - Each write finds its locked candidates by `id = ANY(ARRAY(…))` (primary-key probes, whatever
+ *   the planner guesses for `LIMIT $n` in a generic plan) and rechecks the state in the form of
+ *   recheckStateSql.
  */
 import { MAX_ERRORS_KEPT, type PromoteResult, type PruneParams, type RescueParams, type RescueResult } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
-import { appendErrorSql, epochMsSql, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED } from './sql.js';
+import { appendErrorSql, epochMsSql, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
 
 export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Date }): Promise<PromoteResult> {
   ctx.db.assertOpen();
@@ -27,8 +30,8 @@ export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Da
     FOR UPDATE OF j SKIP LOCKED
   ), out AS (
     UPDATE ${jobs} j SET state = 'queued'
-    FROM due, clock c
-    WHERE j.id = due.id AND j.state IN ('scheduled', 'retrying') AND j.run_at <= c.now
+    FROM clock c
+    WHERE j.id = ANY(ARRAY(SELECT id FROM due)) AND ${recheckStateSql('j.state', ['scheduled', 'retrying'])} AND j.run_at <= c.now
     RETURNING j.queue, j.seq AS ord, ${jobEventSql({ type: `'promoted'`, job: 'j', at: 'c.now' })} AS ev
   ), ${notifyCtes('out', '$3', '$4')}
   SELECT queue, ev, ${NOTIFIED} AS notified FROM out ORDER BY ord`;
@@ -80,8 +83,8 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
         WHEN 'dead' THEN ${expiresSql('c.now', 'coalesce(j.dead_keep_ms, $5::bigint)')}
         WHEN 'cancelled' THEN ${expiresSql('c.now', '$4::bigint')}
         ELSE j.expires_at END
-    FROM expired x, clock c
-    WHERE j.id = x.id AND j.state = 'running' AND j.lease_expires_at < c.now
+    FROM clock c
+    WHERE j.id = ANY(ARRAY(SELECT id FROM expired)) AND ${recheckStateSql('j.state', ['running'])} AND j.lease_expires_at < c.now
     RETURNING j.id, j.state, j.seq AS ord, ${jobEventSql({
       type: `'rescued'`,
       job: 'j',
@@ -121,7 +124,7 @@ export async function pruneJobs(ctx: Ctx, params: PruneParams): Promise<number> 
     text: `WITH victims AS MATERIALIZED (
       SELECT id FROM ${jobs} WHERE expires_at <= ${nowSql('$1')} LIMIT $2 FOR UPDATE SKIP LOCKED
     ), gone AS (
-      DELETE FROM ${jobs} j USING victims v WHERE j.id = v.id AND j.expires_at <= ${nowSql('$1')} RETURNING 1
+      DELETE FROM ${jobs} j WHERE j.id = ANY(ARRAY(SELECT id FROM victims)) AND j.expires_at <= ${nowSql('$1')} RETURNING 1
     )
     SELECT count(*)::int AS n FROM gone`,
     values: [params.now ?? null, params.limit],
@@ -130,21 +133,25 @@ export async function pruneJobs(ctx: Ctx, params: PruneParams): Promise<number> 
   const room = params.limit - deleted;
   if (room <= 0) return deleted;
   // Count rules: a finished job is deleted when more than its own keep_count newer jobs of its
-  // queue and state exist (newest by finished_at, then seq).
+  // queue and state exist (newest by finished_at, then seq). One branch per state, each naming
+  // its state as a literal so that it reads that state's partial index.
   const trimmed = await ctx.db.query('pruneJobs', {
     name: ctx.names.statement('prune_count'),
-    text: `WITH ruled AS (
-      SELECT DISTINCT queue, state FROM ${jobs}
-      WHERE (state = 'completed' AND completed_keep_count IS NOT NULL)
-         OR (state = 'dead' AND dead_keep_count IS NOT NULL)
-    ), ranked AS (
-      SELECT j.id, CASE j.state WHEN 'completed' THEN j.completed_keep_count ELSE j.dead_keep_count END AS keep,
-        row_number() OVER (PARTITION BY j.queue, j.state ORDER BY j.finished_at DESC NULLS LAST, j.seq DESC) AS rank
-      FROM ${jobs} j JOIN ruled r ON r.queue = j.queue AND r.state = j.state
+    text: `WITH ranked AS (${(['completed', 'dead'] as const)
+      .map((state) => {
+        const keep = `${state}_keep_count`;
+        return `
+      SELECT j.id, j.${keep} AS keep,
+        row_number() OVER (PARTITION BY j.queue ORDER BY j.finished_at DESC NULLS LAST, j.seq DESC) AS rank
+      FROM ${jobs} j
+      WHERE j.state = ${stateSql(state)}
+        AND j.queue IN (SELECT r.queue FROM ${jobs} r WHERE r.state = ${stateSql(state)} AND r.${keep} IS NOT NULL)`;
+      })
+      .join('\n      UNION ALL')}
     ), victims AS (
       SELECT id FROM ranked WHERE keep IS NOT NULL AND rank > keep LIMIT $1
     ), gone AS (
-      DELETE FROM ${jobs} j USING victims v WHERE j.id = v.id AND j.state IN ('completed', 'dead') RETURNING 1
+      DELETE FROM ${jobs} j WHERE j.id = ANY(ARRAY(SELECT id FROM victims)) AND ${recheckStateSql('j.state', ['completed', 'dead'])} RETURNING 1
     )
     SELECT count(*)::int AS n FROM gone`,
     values: [room],

@@ -7,12 +7,28 @@
  *   continues strictly after it in the chosen order. One extra row is read to know whether a
  *   next page exists.
  * - Pause/resume upsert the `queues` row and publish `paused` / `resumed` in the same statement.
+ * - Every condition on a state names it as a literal, one state per scan where it matters, so
+ *   each scan can use that state's partial index (docs/decisions/0007): a listing of several
+ *   states merges one ordered, limited scan per state; counts are a UNION ALL of per-state
+ *   counts; the distinct queues come from a loose scan of each (queue, …) partial index.
+ * - `waiting` (flows) is written by no code path yet and has no index: counts and listQueues
+ *   leave it out rather than scan the whole table for it. The migration that lets jobs wait
+ *   must add its index and its branch here (see COUNTED_STATES).
  */
-import { decodeCursor, encodeCursor, type JobPage, type JobRecord, type ListJobsParams, type QueueInfo, type QueueStateCount } from '@spindle/core';
+import {
+  decodeCursor,
+  encodeCursor,
+  type JobPage,
+  type JobRecord,
+  type JobState,
+  type ListJobsParams,
+  type QueueInfo,
+  type QueueStateCount,
+} from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
 import { filterConditions, whereClause } from './filters.js';
 import { jobColumns, rowToJobRecord } from './rows.js';
-import { epochMsSql, notifyCtes, NOTIFIED, Params } from './sql.js';
+import { epochMsSql, notifyCtes, NOTIFIED, Params, stateInSql, stateSql } from './sql.js';
 
 export async function getJob(ctx: Ctx, id: string): Promise<JobRecord | null> {
   const rows = await ctx.db.query('getJob', {
@@ -25,17 +41,23 @@ export async function getJob(ctx: Ctx, id: string): Promise<JobRecord | null> {
 
 export async function listJobs(ctx: Ctx, params: ListJobsParams): Promise<JobPage> {
   const p = new Params();
-  const where = filterConditions(params.filter, p);
+  const where = filterConditions(params.filter, p, 'j', true);
   const newest = (params.order ?? 'newest') === 'newest';
+  const dir = newest ? 'DESC' : 'ASC';
   if (params.cursor != null) {
     where.push(`j.seq ${newest ? '<' : '>'} ${p.add(decodeCursor(params.cursor))}::bigint`);
   }
   const limit = p.add(params.limit + 1);
-  const rows = await ctx.db.query('listJobs', {
-    text: `SELECT ${jobColumns('j')} FROM ${ctx.names.jobs} j ${whereClause(where)}
-      ORDER BY j.seq ${newest ? 'DESC' : 'ASC'} LIMIT ${limit}`,
-    values: p.values,
-  });
+  const select = (state: string[]) =>
+    `SELECT ${jobColumns('j')} FROM ${ctx.names.jobs} j ${whereClause([...where, ...state])} ORDER BY j.seq ${dir} LIMIT ${limit}`;
+  const states = params.filter?.states === undefined ? undefined : [...new Set(params.filter.states)];
+  // Several states: one scan per state (each on its own index, in seq order, limited), merged.
+  const text =
+    states === undefined || states.length <= 1
+      ? select(states === undefined ? [] : [stateInSql('j.state', states)])
+      : `SELECT * FROM (${states.map((s) => `(${select([`j.state = ${stateSql(s)}`])})`).join(' UNION ALL ')}) u
+        ORDER BY u.seq ${dir} LIMIT ${limit}`;
+  const rows = await ctx.db.query('listJobs', { text, values: p.values });
   const more = rows.length > params.limit;
   const page = more ? rows.slice(0, params.limit) : rows;
   return {
@@ -44,12 +66,28 @@ export async function listJobs(ctx: Ctx, params: ListJobsParams): Promise<JobPag
   };
 }
 
+/**
+ * The states countJobs and listQueues read, each group through its partial index: `queued`
+ * (claim_idx), `scheduled`/`retrying` (due_idx), `running` (lease_idx), and the finished states
+ * (completed_idx, dead_idx, cancelled_idx). `waiting` has no index yet (see the header).
+ */
+const COUNTED_STATES: ReadonlyArray<readonly JobState[]> = [['queued'], ['scheduled', 'retrying'], ['running'], ['completed'], ['dead'], ['cancelled']];
+
+/** States whose partial index leads with `queue` (a loose index scan finds their distinct queues). */
+const QUEUE_INDEXED_STATES: readonly JobState[] = ['queued', 'completed', 'dead', 'cancelled'];
+
 export async function countJobs(ctx: Ctx, params: { queue?: string } = {}): Promise<QueueStateCount[]> {
   const p = new Params();
-  const where = params.queue === undefined ? '' : `WHERE queue = ${p.add(params.queue)}`;
+  const byQueue = params.queue === undefined ? '' : ` AND queue = ${p.add(params.queue)}`;
+  const branches = COUNTED_STATES.map(
+    (group) => `SELECT queue, ${group.length === 1 ? `${stateSql(group[0]!)}::text AS state` : 'state'}, count(*)::int AS count
+      FROM ${ctx.names.jobs} WHERE state IN (${group.map(stateSql).join(', ')})${byQueue}
+      GROUP BY queue${group.length === 1 ? '' : ', state'}`,
+  );
   const rows = await ctx.db.query('countJobs', {
-    text: `SELECT queue, state, count(*)::int AS count FROM ${ctx.names.jobs} ${where}
-      GROUP BY queue, state ORDER BY queue, state`,
+    name: ctx.names.statement(params.queue === undefined ? 'count_all' : 'count_queue'),
+    text: `${branches.join('\n    UNION ALL ')}
+    ORDER BY queue, state`,
     values: p.values,
   });
   return rows.map((r) => ({ queue: r.queue as string, state: r.state as QueueStateCount['state'], count: r.count as number }));
@@ -79,16 +117,25 @@ export function resumeQueue(ctx: Ctx, queue: string): Promise<void> {
 
 export async function listQueues(ctx: Ctx): Promise<QueueInfo[]> {
   const { jobs, queues } = ctx.names;
-  // Distinct queues of the jobs table by a loose index scan (one index probe per queue).
-  const rows = await ctx.db.query('listQueues', {
-    text: `WITH RECURSIVE job_queues(name) AS (
-      (SELECT queue FROM ${jobs} ORDER BY queue LIMIT 1)
+  // Distinct queues of each state with a (queue, …) index by a loose index scan (one index probe
+  // per queue). due_idx and lease_idx have no queue column: all scheduled, retrying and running
+  // rows are read (through those indexes) — linear in their number.
+  const loose = QUEUE_INDEXED_STATES.map((state) => {
+    const cond = `state = ${stateSql(state)}`;
+    return `q_${state}(name) AS (
+      (SELECT queue FROM ${jobs} WHERE ${cond} ORDER BY queue LIMIT 1)
       UNION ALL
-      SELECT (SELECT j.queue FROM ${jobs} j WHERE j.queue > jq.name ORDER BY j.queue LIMIT 1)
-      FROM job_queues jq WHERE jq.name IS NOT NULL
-    )
+      SELECT (SELECT j.queue FROM ${jobs} j WHERE j.${cond} AND j.queue > q.name ORDER BY j.queue LIMIT 1)
+      FROM q_${state} q WHERE q.name IS NOT NULL
+    )`;
+  });
+  const rows = await ctx.db.query('listQueues', {
+    name: ctx.names.statement('list_queues'),
+    text: `WITH RECURSIVE ${loose.join(', ')}
     SELECT name, bool_or(paused) AS paused FROM (
-      SELECT name, false AS paused FROM job_queues WHERE name IS NOT NULL
+      ${QUEUE_INDEXED_STATES.map((state) => `SELECT name, false AS paused FROM q_${state} WHERE name IS NOT NULL`).join('\n      UNION ALL ')}
+      UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state IN ('scheduled', 'retrying')
+      UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state = 'running'
       UNION ALL SELECT name, paused FROM ${queues}
     ) all_queues GROUP BY name ORDER BY name`,
   });

@@ -3,9 +3,11 @@
  * (pool, event hub, LISTEN client, leadership, operation modules) and owns the lifecycle.
  *
  * Invariants:
- * - One pool (ours, or the caller's, which we never end), one LISTEN client (lazily, on the
- *   first subscribe, only when `listen`), one leadership client (while trying/leading).
- * - close() is idempotent: it stops the listener, drops leadership, ends our pool; afterwards
+ * - One pool (ours, or the caller's, which we never end) plus, with our own pool, a second one
+ *   of the same size for relaxed-durability writes (claims, heartbeats, progress; created on the
+ *   first claim, see db.ts); one LISTEN client (lazily, on the first subscribe, only when
+ *   `listen`), one leadership client (while trying/leading).
+ * - close() is idempotent: it stops the listener, drops leadership, ends our pools; afterwards
  *   every operation rejects with ClosedError.
  * - Operations are single statements (or one transaction) that publish their own events; see
  *   context.ts and sql.ts.

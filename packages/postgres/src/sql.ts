@@ -14,6 +14,8 @@
  *   (`CHUNK_BYTES`), and an event's `data` is dropped when larger than `MAX_DATA_BYTES`, so one
  *   chunk is at most CHUNK_BYTES + one event + the envelope.
  */
+import { JOB_STATES, ValidationError, type JobState } from '@spindle/core';
+import type { SchemaNames } from './config.js';
 
 /** Running-sum width of one NOTIFY chunk (see the bound above). */
 export const CHUNK_BYTES = 3500;
@@ -92,6 +94,63 @@ export function notifyCtes(source: string, channel: string, origin: string): str
 
 /** Reference this in the final SELECT of a statement using `notifyCtes` (forces the NOTIFY). */
 export const NOTIFIED = '(SELECT count(*) FROM notified)';
+
+/**
+ * `true` when a row with id `id` exists in `jobs`, else `false`: a scalar subquery, i.e. one
+ * primary-key probe per evaluation. (An `EXISTS` here may be planned as a hashed subplan that
+ * reads every id of the table.) Put it in a CASE branch so that it runs only when needed.
+ */
+export function foundSql(jobs: string, id: string): string {
+  return `coalesce((SELECT true FROM ${jobs} e WHERE e.id = ${id}), false)`;
+}
+
+/**
+ * A job state as an SQL literal. States are a fixed enum (JOB_STATES); naming them as literals
+ * lets the planner prove the predicates of the partial per-state indexes, also in generic plans.
+ * Anything outside the enum is refused: no caller input reaches SQL text unchecked.
+ */
+export function stateSql(state: JobState): string {
+  if (!(JOB_STATES as readonly string[]).includes(state)) {
+    throw new ValidationError([{ path: 'state', message: `must be one of ${JOB_STATES.join(', ')}` }]);
+  }
+  return `'${state}'`;
+}
+
+/** `column` is one of `states` (literals): `=` for one, an OR of `=` for several (each arm can use its index). */
+export function stateInSql(column: string, states: readonly JobState[]): string {
+  const distinct = [...new Set(states)];
+  if (distinct.length === 0) return 'false';
+  return distinct.length === 1 ? `${column} = ${stateSql(distinct[0]!)}` : `(${distinct.map((s) => `${column} = ${stateSql(s)}`).join(' OR ')})`;
+}
+
+/**
+ * The compare-and-set recheck `column IN (states)` of a write that finds its rows by primary key
+ * (fences, claim, DLQ, maintenance). Written as a CASE, which the planner cannot match against
+ * an index predicate, so that the partial index of that state never serves the scan: with a low
+ * (stale) estimate of that state's rows it would otherwise be scanned once per batch item —
+ * measured: finalize of 500 leases through lease_idx in a nested loop 220 ms, by primary key
+ * 22 ms. The CASE is the same test, evaluated on the row found (and re-evaluated on its newest
+ * version when a concurrent write moved it).
+ */
+export function recheckStateSql(column: string, states: readonly JobState[]): string {
+  return `(CASE WHEN ${column} IN (${states.map(stateSql).join(', ')}) THEN true ELSE false END)`;
+}
+
+/**
+ * The text of a named statement, built once per schema: it never varies between calls, and the
+ * driver then sees the very string it prepared (no rebuild and no long comparison per batch).
+ */
+export function perSchema(build: (names: SchemaNames) => string): (names: SchemaNames) => string {
+  const cache = new WeakMap<SchemaNames, string>();
+  return (names) => {
+    let text = cache.get(names);
+    if (text === undefined) {
+      text = build(names);
+      cache.set(names, text);
+    }
+    return text;
+  };
+}
 
 /** Builds a `$n` placeholder list while collecting the values, in order. */
 export class Params {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import {
@@ -18,6 +19,7 @@ import {
   type SpindleEvent,
 } from '@spindle/core';
 import { PostgresBackend } from '../src/index.js';
+import { relaxedClientConfig } from '../src/db.js';
 import { dropSchema, makeTestBackend, makeTestBackendWith, randomSchema, TEST_PG_URL } from './helpers.js';
 
 const KEEP = { completedMs: null, cancelledMs: null, deadMs: null };
@@ -87,11 +89,10 @@ describe('migrations', () => {
   it('is idempotent and checkSchema passes once migrated', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
-      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 1 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 2 });
       await backend.checkSchema();
-      const rows = await adminQuery(`SELECT version, name, applied_at FROM "${backend.schema}".migrations`);
-      assert.equal(rows.length, 1);
-      assert.equal(rows[0]!.name, '0001_init');
+      const rows = await adminQuery(`SELECT version, name, applied_at FROM "${backend.schema}".migrations ORDER BY version`);
+      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes']);
     } finally {
       await cleanup();
     }
@@ -111,11 +112,46 @@ describe('migrations', () => {
     const backends = [0, 1, 2].map(() => new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 2 }));
     try {
       const results = await Promise.all(backends.map((b) => b.migrate()));
-      assert.deepStrictEqual(results.map((r) => r.version), [1, 1, 1]);
-      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init']);
+      assert.deepStrictEqual(results.map((r) => r.version), [2, 2, 2]);
+      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes']);
       await Promise.all(backends.map((b) => b.checkSchema()));
     } finally {
       await Promise.all(backends.map((b) => b.close()));
+      await dropSchema(schema);
+    }
+  });
+
+  it('0002 upgrades a version-1 schema holding jobs: per-state partial indexes replace the state indexes', async () => {
+    const schema = randomSchema();
+    const q = `"${schema}"`;
+    const init = readFileSync(new URL('../migrations/0001_init.sql', import.meta.url), 'utf8').replaceAll('{{schema}}', q);
+    await adminQuery(`CREATE SCHEMA ${q}; ${init};
+      CREATE TABLE ${q}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+      INSERT INTO ${q}.migrations (version, name) VALUES (1, '0001_init');
+      INSERT INTO ${q}.jobs (id, queue, name, payload, state, priority, max_retries, created_at, run_at)
+        SELECT 'v1-' || g, 'old', 'task', '{}', (ARRAY['queued', 'completed', 'dead', 'cancelled'])[1 + g % 4], 0, 0, now(), now()
+        FROM generate_series(1, 40) g`);
+    const backend = new PostgresBackend({ connectionString: TEST_PG_URL, schema });
+    try {
+      await assert.rejects(backend.checkSchema(), MigrationRequiredError);
+      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes'], version: 2 });
+      const indexes = await adminQuery<{ indexname: string; indexdef: string }>(
+        `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'jobs' ORDER BY indexname`,
+        [schema],
+      );
+      const names = indexes.map((i) => i.indexname);
+      assert.ok(!names.includes('jobs_queue_state_idx') && !names.includes('jobs_state_idx'), names.join());
+      for (const state of ['completed', 'dead', 'cancelled']) {
+        const def = indexes.find((i) => i.indexname === `jobs_${state}_idx`)?.indexdef ?? '';
+        assert.match(def, new RegExp(`\\(queue, seq\\) WHERE \\(state = '${state}'::text\\)$`), def);
+      }
+      assert.deepStrictEqual(
+        (await backend.countJobs()).map((c) => `${c.state}:${c.count}`),
+        ['cancelled:10', 'completed:10', 'dead:10', 'queued:10'],
+      );
+      assert.equal((await backend.listJobs({ filter: { states: ['dead'] }, limit: 100 })).jobs.length, 10);
+    } finally {
+      await backend.close();
       await dropSchema(schema);
     }
   });
@@ -469,6 +505,262 @@ describe('transactional enqueue', () => {
     } finally {
       await b.close();
       await cleanup();
+    }
+  });
+});
+
+/** A node of an `EXPLAIN (FORMAT JSON)` plan. */
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function flatten(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
+  out.push(node);
+  for (const child of node.Plans ?? []) flatten(child, out);
+  return out;
+}
+
+/** The statement a backend call sends (not run: the pools answer no rows). */
+async function captureStatement(backend: PostgresBackend, call: () => Promise<unknown>): Promise<pg.QueryConfig> {
+  const pools = [backend.pool, backend['db'].relaxedPool] as unknown as Array<{ query: unknown }>;
+  let captured: pg.QueryConfig | undefined;
+  for (const pool of pools) {
+    pool.query = async (config: pg.QueryConfig) => {
+      captured ??= config;
+      return { rows: [] };
+    };
+  }
+  try {
+    await call();
+  } finally {
+    for (const pool of pools) delete pool.query;
+  }
+  assert.ok(captured, 'no statement sent');
+  return captured;
+}
+
+function sqlLiteral(client: pg.Client, value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return client.escapeLiteral(String(value));
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v === 'string' || typeof v === 'number')) {
+    const items = value.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`));
+    return client.escapeLiteral(`{${items.join(',')}}`);
+  }
+  throw new Error(`no SQL literal for ${typeof value}`);
+}
+
+/**
+ * The plan nodes of `config` with its values (custom plan), and of its generic plan (what a
+ * named statement runs after a few executions: parameters unknown to the planner). Runs in a
+ * transaction that is rolled back (preparing executes the statement once).
+ */
+async function explainBoth(client: pg.Client, config: pg.QueryConfig): Promise<{ custom: PlanNode[]; generic: PlanNode[] }> {
+  const values = (config.values ?? []) as unknown[];
+  const custom = (await client.query(`EXPLAIN (FORMAT JSON) ${config.text}`, values)).rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+  const name = `spt_plan_${randomBytes(4).toString('hex')}`;
+  await client.query('BEGIN');
+  try {
+    await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+    await client.query({ name, text: config.text, values });
+    const types = (await client.query('SELECT parameter_types::text[] AS t FROM pg_prepared_statements WHERE name = $1', [name])).rows[0]
+      .t as string[];
+    const args = values.map((v, i) => `${sqlLiteral(client, v)}::${types[i]}`);
+    const generic = (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}${args.length ? `(${args.join(', ')})` : ''}`)).rows[0][
+      'QUERY PLAN'
+    ][0].Plan as PlanNode;
+    return { custom: flatten(custom), generic: flatten(generic) };
+  } finally {
+    await client.query('ROLLBACK');
+    await client.query(`DEALLOCATE ${name}`);
+  }
+}
+
+describe('indexes and plans', () => {
+  it('state-filtered reads use the per-state partial indexes and never scan the table (100k mixed rows)', { timeout: 120_000 }, async () => {
+    const { backend, schema, cleanup } = await makeTestBackend();
+    const admin = new pg.Client({ connectionString: TEST_PG_URL });
+    await admin.connect();
+    try {
+      // 30 % queued, 50 % completed, 8 % dead, 4 % cancelled, 4 % scheduled, 2 % retrying, 2 % running; 7 queues.
+      await admin.query(`INSERT INTO "${schema}".jobs (id, queue, name, payload, state, priority, max_retries, created_at, run_at,
+          finished_at, failure_reason, last_failed_at, lease_token, lease_expires_at)
+        SELECT 'x' || g, 'q' || (g % 7), 'task', '{}', s.state, g % 3, 3, now(), now() + (g % 50) * interval '1 s',
+          CASE WHEN s.state IN ('completed', 'dead', 'cancelled') THEN now() END,
+          CASE WHEN s.state = 'dead' THEN 'reason ' || (g % 5) END, CASE WHEN s.state = 'dead' THEN now() END,
+          CASE WHEN s.state = 'running' THEN md5(g::text) END, CASE WHEN s.state = 'running' THEN now() + interval '1 min' END
+        FROM generate_series(1, 100000) g, LATERAL (SELECT CASE WHEN g % 100 < 30 THEN 'queued' WHEN g % 100 < 80 THEN 'completed'
+          WHEN g % 100 < 88 THEN 'dead' WHEN g % 100 < 92 THEN 'cancelled' WHEN g % 100 < 96 THEN 'scheduled'
+          WHEN g % 100 < 98 THEN 'retrying' ELSE 'running' END AS state) s`);
+      await admin.query(`VACUUM ANALYZE "${schema}".jobs`);
+
+      const ALL = ['jobs_claim_idx', 'jobs_due_idx', 'jobs_lease_idx', 'jobs_completed_idx', 'jobs_dead_idx', 'jobs_cancelled_idx'];
+      const DEAD = ['jobs_dead_idx'];
+      const cases: Array<[string, () => Promise<unknown>, string[]]> = [
+        ['countJobs()', () => backend.countJobs(), ALL],
+        ['countJobs({ queue })', () => backend.countJobs({ queue: 'q3' }), ALL],
+        ['listQueues()', () => backend.listQueues(), ['jobs_claim_idx', 'jobs_completed_idx', 'jobs_dead_idx', 'jobs_cancelled_idx']],
+        ['dlqDepth()', () => backend.dlqDepth(), DEAD],
+        ['dlqDepth({ queue })', () => backend.dlqDepth({ queue: 'q3' }), DEAD],
+        ['dlqGroups()', () => backend.dlqGroups(), DEAD],
+        ['dlqGroups({ queue })', () => backend.dlqGroups({ filter: { queue: 'q3' } }), DEAD],
+        ['listJobs dead of a queue', () => backend.listJobs({ filter: { queue: 'q3', states: ['dead'] }, limit: 50 }), DEAD],
+        ['listJobs unresolved dead of a queue', () => backend.listJobs({ filter: { queue: 'q3', resolved: false }, limit: 50, order: 'oldest' }), DEAD],
+        [
+          'listJobs dead and cancelled of a queue',
+          () => backend.listJobs({ filter: { queue: 'q3', states: ['dead', 'cancelled'] }, limit: 50 }),
+          ['jobs_dead_idx', 'jobs_cancelled_idx'],
+        ],
+        ['listJobs completed of a queue', () => backend.listJobs({ filter: { queue: 'q3', states: ['completed'] }, limit: 50 }), []],
+        ['listJobs completed', () => backend.listJobs({ filter: { states: ['completed'] }, limit: 50 }), []],
+        ['dlqReplay({ filter })', () => backend.dlqReplay({ filter: { queue: 'q3' }, limit: 100 }), DEAD],
+        ['dlqPurge({ filter })', () => backend.dlqPurge({ filter: { queue: 'q3' }, limit: 100 }), DEAD],
+        ['dlqResolve({ filter })', () => backend.dlqResolve({ filter: { queue: 'q3' }, limit: 100, note: 'n' }), DEAD],
+      ];
+      for (const [label, call, indexes] of cases) {
+        const plans = await explainBoth(admin, await captureStatement(backend, call));
+        for (const [mode, nodes] of Object.entries(plans)) {
+          const seq = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs');
+          assert.equal(seq.length, 0, `${label} (${mode} plan) scans the jobs table`);
+          const used = new Set(nodes.map((n) => n['Index Name']).filter(Boolean));
+          for (const index of indexes) assert.ok(used.has(index), `${label} (${mode} plan) does not use ${index}: ${[...used].join(', ')}`);
+        }
+      }
+
+      // The hot path finds its rows by primary key, whatever the (here stale: 0 running) estimates.
+      const claim = await captureStatement(backend, () => backend.claimJobs({ queue: 'q3', workerId: 'w', limit: 500, leaseMs: 60_000 }));
+      const claimed = await backend.claimJobs({ queue: 'q3', workerId: 'w', limit: 500, leaseMs: 60_000 });
+      const finalize = await captureStatement(backend, () =>
+        backend.finalizeJobs({
+          items: claimed.map((c) => ({ id: c.id, attempt: c.attempt, leaseToken: c.leaseToken, kind: 'complete' as const, result: null })),
+          retention: KEEP,
+        }),
+      );
+      const extend = await captureStatement(backend, () => backend.extendLeases({ leases: claimed, leaseMs: 1_000 }));
+      for (const [label, config] of [['claim', claim], ['finalize', finalize], ['extend', extend]] as const) {
+        for (const [mode, nodes] of Object.entries(await explainBoth(admin, config))) {
+          const jobScans = nodes.filter((n) => n['Relation Name'] === 'jobs' && /Scan/.test(n['Node Type']));
+          assert.ok(!jobScans.some((n) => n['Node Type'] === 'Seq Scan'), `${label} (${mode}) scans the jobs table`);
+          assert.ok(!jobScans.some((n) => n['Index Name'] === 'jobs_lease_idx'), `${label} (${mode}) reads lease_idx`);
+          assert.ok(jobScans.some((n) => n['Index Name'] === 'jobs_pkey'), `${label} (${mode}) does not probe the primary key`);
+        }
+      }
+    } finally {
+      await admin.end();
+      await cleanup();
+    }
+  });
+
+  it('refuses a state outside the enum instead of putting it in SQL', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      await assert.rejects(backend.listJobs({ filter: { states: ["dead') OR true --" as never] }, limit: 10 }), ValidationError);
+      await assert.rejects(backend.dlqGroups({ filter: { states: ['nope' as never] } }), ValidationError);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+/** The server session ids whose last statement contains `marker`, among those of `schema`. */
+async function sessionsThatRan(schema: string, marker: string): Promise<number[]> {
+  const rows = await adminQuery<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE position($1 in query) > 0 AND position($2 in query) > 0 AND pid <> pg_backend_pid()`,
+    [`"${schema}".jobs`, marker],
+  );
+  return rows.map((r) => r.pid);
+}
+
+async function sessionOf(pool: pg.Pool): Promise<{ pid: number; syncCommit: string; timeout: string }> {
+  const { rows } = await pool.query(
+    `SELECT pg_backend_pid() AS pid, current_setting('synchronous_commit') AS sync_commit, current_setting('statement_timeout') AS timeout`,
+  );
+  return { pid: rows[0].pid, syncCommit: rows[0].sync_commit, timeout: rows[0].timeout };
+}
+
+describe('durability', () => {
+  it('claims, heartbeats and progress commit with synchronous_commit off; inserts and finalizes durably', async () => {
+    const { backend, schema, cleanup } = await makeTestBackend();
+    try {
+      const db = backend['db'];
+      await backend.insertJobs({ jobs: [job(), job()] });
+      const claimed = await backend.claimJobs({ queue: 'pg-test', workerId: 'w', limit: 2, leaseMs: 60_000 });
+      assert.equal(claimed.length, 2);
+      // One claim on a fresh relaxed pool: one session, which ran the claim.
+      assert.equal(db.relaxedPool.totalCount, 1);
+      const claimSessions = await sessionsThatRan(schema, `SET state = 'running'`);
+      const relaxed = await sessionOf(db.relaxedPool);
+      assert.deepStrictEqual(claimSessions, [relaxed.pid]);
+      assert.equal(relaxed.syncCommit, 'off');
+
+      const [first, second] = claimed as [(typeof claimed)[0], (typeof claimed)[0]];
+      assert.equal((await backend.extendLeases({ leases: [first], leaseMs: 60_000 }))[0]?.outcome, 'ok');
+      assert.deepStrictEqual(await sessionsThatRan(schema, 'SET lease_expires_at = c.now'), [relaxed.pid]);
+      assert.deepStrictEqual(await backend.updateProgress({ items: [{ ...first, progress: '50' }] }), ['ok']);
+      assert.deepStrictEqual(await sessionsThatRan(schema, 'SET progress = i.progress'), [relaxed.pid]);
+      assert.equal(db.relaxedPool.totalCount, 1);
+
+      // Inserts and finalizes (sequential: one session on the main pool) stay durable.
+      await backend.finalizeJobs({
+        items: [first, second].map((c) => ({ id: c.id, attempt: c.attempt, leaseToken: c.leaseToken, kind: 'complete' as const, result: null })),
+        retention: KEEP,
+      });
+      assert.equal(backend.pool.totalCount, 1);
+      const finalizeSessions = await sessionsThatRan(schema, `WHEN 'complete' THEN 'completed'`);
+      const durable = await sessionOf(backend.pool);
+      assert.deepStrictEqual(finalizeSessions, [durable.pid]);
+      assert.equal(durable.syncCommit, 'on');
+      assert.notEqual(durable.pid, relaxed.pid);
+      await backend.insertJobs({ jobs: [job()] });
+      assert.deepStrictEqual(await sessionsThatRan(schema, 'INSERT INTO'), [durable.pid]);
+
+      const relaxedPool = db.relaxedPool;
+      await backend.close();
+      assert.equal(relaxedPool.ended, true, 'close() ends the relaxed pool');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps options given in the URL or config next to synchronous_commit = off', async () => {
+    const url = `${TEST_PG_URL}?options=${encodeURIComponent('-c statement_timeout=12345')}`;
+    const fromUrl = relaxedClientConfig({ connectionString: url });
+    assert.equal(new URL(fromUrl.connectionString!).searchParams.get('options'), '-c statement_timeout=12345 -c synchronous_commit=off');
+    assert.deepStrictEqual(relaxedClientConfig({ options: '-c work_mem=8MB' }).options, '-c work_mem=8MB -c synchronous_commit=off');
+
+    const schema = randomSchema();
+    const backend = new PostgresBackend({ connectionString: url, schema, poolMax: 2 });
+    try {
+      await backend.migrate();
+      await backend.insertJobs({ jobs: [job()] });
+      assert.equal((await backend.claimJobs({ queue: 'pg-test', workerId: 'w', limit: 1, leaseMs: 1_000 })).length, 1);
+      const relaxed = await sessionOf(backend['db'].relaxedPool);
+      assert.deepStrictEqual([relaxed.syncCommit, relaxed.timeout], ['off', '12345ms']);
+      const durable = await sessionOf(backend.pool);
+      assert.deepStrictEqual([durable.syncCommit, durable.timeout], ['on', '12345ms']);
+    } finally {
+      await backend.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it('with a caller pool, claims run on that pool, synchronously', async () => {
+    const schema = randomSchema();
+    const pool = new pg.Pool({ connectionString: TEST_PG_URL, max: 1 });
+    const backend = new PostgresBackend({ pool, schema });
+    try {
+      await backend.migrate();
+      assert.equal(backend['db'].relaxedPool, pool);
+      await backend.insertJobs({ jobs: [job()] });
+      assert.equal((await backend.claimJobs({ queue: 'pg-test', workerId: 'w', limit: 1, leaseMs: 1_000 })).length, 1);
+      assert.equal((await sessionOf(pool)).syncCommit, 'on');
+    } finally {
+      await backend.close();
+      await pool.end();
+      await dropSchema(schema);
     }
   });
 });

@@ -175,7 +175,15 @@ export class FinalizeCommand implements Cmd {
       return;
     }
     assert.equal(await write(), 'ok', `finalize ${kind} with a fresh lease refused`);
+    const cancelRequested = job.cancelRequested;
     clearLease(job);
+    // A cancel requested during the attempt wins over another run (backend-semantics.md).
+    if (cancelRequested && (kind === 'retry' || kind === 'snooze' || kind === 'release')) {
+      job.state = 'cancelled';
+      if (kind === 'retry') job.errors += 1;
+      await verify(m, r, this.toString());
+      return;
+    }
     switch (kind) {
       case 'complete': job.state = 'completed'; break;
       case 'dead': job.state = 'dead'; job.errors += 1; break;
