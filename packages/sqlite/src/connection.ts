@@ -5,6 +5,8 @@
  * Invariants:
  * - Pragmas: `journal_mode = WAL` (file databases), `synchronous` as configured (FULL by
  *   default), `busy_timeout`, `foreign_keys = ON`. They are set before any other statement runs.
+ *   `synchronous` is the level between transactions: the relaxed writes of tx.ts (claims,
+ *   heartbeats, progress) lower it to NORMAL for their own transaction and restore it after.
  * - Every SQL text is prepared once per connection and reused (`stmt`); statements are prepared
  *   lazily so that a backend can be constructed before its tables exist (migrate() makes them).
  * - No driver error leaves this package bare: `toBackendError` wraps it (cause kept);

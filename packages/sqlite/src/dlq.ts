@@ -6,6 +6,9 @@
  *   transaction: two concurrent replays (or a replay and a purge) move each job once.
  * - Selection: `ids` when given (filter ignored), else the filter with state forced to dead;
  *   at most `limit` rows per call, oldest first (callers loop for more).
+ * - Dead jobs are reached through `spindle_jobs_dead_idx (queue, seq) WHERE state = 'dead'`
+ *   (the literal `state = 'dead'` in every query; state-index.ts), or by id when ids are given:
+ *   depth, groups and selections never walk the whole jobs table.
  * - Replay starts a new round: attempt 0, round + 1, failure/resolution/finish fields cleared,
  *   error history kept. A job whose unique key is held by a live job of the target queue is
  *   skipped (`unique_conflict`), never forced past the unique index.
@@ -19,8 +22,9 @@ import type {
   DlqSelectParams,
   JobFilter,
 } from '@spindle/core';
-import { dlqWhere, whereSql } from './filters.js';
+import { dlqWhere, whereSql, withStates } from './filters.js';
 import { jobEvent, type EventRow } from './rows.js';
+import { selectSeqs } from './state-index.js';
 import { CLEAR_LEASE, EVENT_COLUMNS, nowMs, TERMINAL_SQL } from './state-sql.js';
 import type { Store } from './tx.js';
 
@@ -39,7 +43,7 @@ export function dlqGroups(store: Store, params?: { filter?: JobFilter; limit?: n
   const sql = `SELECT g.queue, g.reason, g.count, g.firstFailedAt, g.lastFailedAt, j.id AS sampleJobId
     FROM (SELECT queue, coalesce(failure_reason, '') AS reason, count(*) AS count,
             min(${failedAt}) AS firstFailedAt, max(${failedAt}) AS lastFailedAt, max(seq) AS sampleSeq
-          FROM spindle_jobs ${whereSql(where.clauses)}
+          FROM spindle_jobs ${whereSql(withStates(where))}
           GROUP BY queue, coalesce(failure_reason, '')) AS g
     JOIN spindle_jobs AS j ON j.seq = g.sampleSeq
     ORDER BY g.count DESC, g.lastFailedAt DESC, g.queue, g.reason
@@ -54,7 +58,7 @@ export function dlqGroups(store: Store, params?: { filter?: JobFilter; limit?: n
 function selected(params: DlqSelectParams): { sql: string; params: Record<string, unknown> } {
   const where = dlqWhere(params);
   return {
-    sql: `seq IN (SELECT seq FROM spindle_jobs ${whereSql(where.clauses)} ORDER BY seq LIMIT @limit)`,
+    sql: `seq IN (${selectSeqs(where, 'ASC')})`,
     params: { ...where.params, limit: params.limit },
   };
 }

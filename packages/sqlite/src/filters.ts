@@ -1,38 +1,32 @@
 /**
- * JobFilter → SQL: the WHERE clauses shared by job listing and the DLQ operations.
+ * JobFilter → SQL: the conditions shared by job listing and the DLQ operations.
  *
  * Invariants:
- * - Every value is a bound named parameter (prefix `f`); lists (ids, states) are bound as one
- *   JSON array and read with json_each, so the SQL text depends only on which filters are set
- *   (a small, cacheable set of statements).
+ * - Every value is a bound named parameter (prefix `f`); the id list is bound as one JSON array
+ *   and read with json_each, so the SQL text depends only on which filters are set (a small,
+ *   cacheable set of statements).
+ * - States are not a condition here but `states` of the result: state-index.ts turns them into
+ *   literal conditions, one partial index per state (literals from the JOB_STATES enum only).
  * - Substring filters use `LIKE … ESCAPE '\'` with likeContains(): `%`, `_` and `\` in the
  *   needle are literal. SQLite's LIKE is case-insensitive for ASCII letters.
  * - `resolved`, `failedAfter` and `failedBefore` concern dead jobs only: setting one also
- *   restricts the result to `state = 'dead'`. Time bounds are "at or after" / "before".
+ *   restricts the result to `dead` (intersected with `states` when given). Time bounds are
+ *   "at or after" / "before".
  */
-import { likeContains, type JobFilter } from '@spindle/core';
+import { likeContains, type JobFilter, type JobState } from '@spindle/core';
+import { normalizeStates, stateCondition, type Selection } from './state-index.js';
 
-export interface SqlWhere {
-  /** Conditions to AND together (possibly none). */
-  clauses: string[];
+export interface SqlWhere extends Selection {
   params: Record<string, unknown>;
 }
 
 export function filterWhere(filter: JobFilter | undefined): SqlWhere {
   const clauses: string[] = [];
   const params: Record<string, unknown> = {};
-  if (filter === undefined) return { clauses, params };
+  if (filter === undefined) return { clauses, params, states: null, hasQueue: false, hasIds: false };
   if (filter.queue !== undefined) {
     clauses.push('queue = @fQueue');
     params.fQueue = filter.queue;
-  }
-  if (filter.states !== undefined && filter.states.length === 1) {
-    // One state: a plain equality lets (state, seq) / (queue, state, seq) serve the paging order.
-    clauses.push('state = @fState');
-    params.fState = filter.states[0];
-  } else if (filter.states !== undefined) {
-    clauses.push('state IN (SELECT value FROM json_each(@fStates))');
-    params.fStates = JSON.stringify(filter.states);
   }
   if (filter.name !== undefined) {
     clauses.push('name = @fName');
@@ -62,7 +56,8 @@ export function filterWhere(filter: JobFilter | undefined): SqlWhere {
     params.fError = likeContains(filter.errorContains);
   }
   const deadOnly = filter.resolved !== undefined || filter.failedAfter !== undefined || filter.failedBefore !== undefined;
-  if (deadOnly) clauses.push("state = 'dead'");
+  let states: JobState[] | null = filter.states === undefined ? null : normalizeStates(filter.states);
+  if (deadOnly) states = states === null || states.includes('dead') ? ['dead'] : [];
   if (filter.resolved !== undefined) clauses.push(filter.resolved ? 'resolved_at IS NOT NULL' : 'resolved_at IS NULL');
   if (filter.failedAfter !== undefined) {
     clauses.push('last_failed_at >= @fFailedAfter');
@@ -72,7 +67,7 @@ export function filterWhere(filter: JobFilter | undefined): SqlWhere {
     clauses.push('last_failed_at < @fFailedBefore');
     params.fFailedBefore = filter.failedBefore.getTime();
   }
-  return { clauses, params };
+  return { clauses, params, states, hasQueue: filter.queue !== undefined, hasIds: filter.ids !== undefined };
 }
 
 /**
@@ -82,13 +77,23 @@ export function filterWhere(filter: JobFilter | undefined): SqlWhere {
 export function dlqWhere(selection: { ids?: string[]; filter?: JobFilter }): SqlWhere {
   if (selection.ids !== undefined) {
     return {
-      clauses: ["state = 'dead'", 'id IN (SELECT value FROM json_each(@fIds))'],
+      clauses: ['id IN (SELECT value FROM json_each(@fIds))'],
       params: { fIds: JSON.stringify(selection.ids) },
+      states: ['dead'],
+      hasQueue: false,
+      hasIds: true,
     };
   }
   const { states: _ignored, ...rest } = selection.filter ?? {};
-  const where = filterWhere(rest);
-  return { clauses: ["state = 'dead'", ...where.clauses], params: where.params };
+  return { ...filterWhere(rest), states: ['dead'] };
+}
+
+/**
+ * The clauses with the state restriction added as literals: for aggregates over every matching
+ * row (one state: its partial index serves them; an id list: the id index does).
+ */
+export function withStates(where: SqlWhere): string[] {
+  return where.states === null ? where.clauses : [stateCondition(where.states), ...where.clauses];
 }
 
 /** `WHERE a AND b …`, or '' when there is nothing to filter on. */

@@ -9,8 +9,8 @@
  * - The rescuer clears the lease token of every job it moves, fencing the old holder out, and
  *   counts the expiry as a spent attempt (error kind `lease_expired`).
  * - Selections walk the partial indexes of the schema (INDEXED BY: the planner, without
- *   statistics, would otherwise pick the broader state index), so their cost follows the
- *   number of due / expired rows, not the table size.
+ *   statistics, might otherwise walk the table), so their cost follows the number of due /
+ *   expired / finished rows, not the table size.
  * - Leadership is one `spindle_leader` row (role `maintenance`) taken when free or expired and
  *   renewed only by its holder.
  */
@@ -27,6 +27,7 @@ import {
   nowMs,
   retentionParams,
 } from './state-sql.js';
+import { stateAccess } from './state-index.js';
 import type { Store } from './tx.js';
 
 const DUE = "state IN ('scheduled', 'retrying')";
@@ -103,17 +104,22 @@ const PRUNE_EXPIRED = `DELETE FROM spindle_jobs WHERE seq IN (
   SELECT seq FROM spindle_jobs WHERE expires_at IS NOT NULL AND expires_at <= @now ORDER BY expires_at LIMIT @limit)`;
 
 // Per (queue, state): rank finished jobs newest first (finished_at, then seq) and delete those
-// ranked beyond their keep count. Only queues that have a count rule are ranked.
+// ranked beyond their keep count. Only queues that have a count rule are ranked. One branch per
+// state, each reading only that state's partial index (its literal state condition proves it).
+const rankedBeyondKeep = (state: 'completed' | 'dead'): string => {
+  const { where, index } = stateAccess(state);
+  const table = `spindle_jobs INDEXED BY ${index!.name}`;
+  return `SELECT seq FROM (
+      SELECT seq, ${state}_keep_count AS keep,
+        row_number() OVER (PARTITION BY queue ORDER BY finished_at DESC, seq DESC) AS rank
+      FROM ${table}
+      WHERE ${where} AND queue IN (SELECT queue FROM ${table} WHERE ${where} AND ${state}_keep_count IS NOT NULL))
+    WHERE rank > keep`;
+};
 const PRUNE_BY_COUNT = `DELETE FROM spindle_jobs WHERE seq IN (
-  SELECT seq FROM (
-    SELECT seq, state, completed_keep_count, dead_keep_count,
-      row_number() OVER (PARTITION BY queue, state ORDER BY finished_at DESC, seq DESC) AS rank
-    FROM spindle_jobs
-    WHERE state IN ('completed', 'dead') AND queue IN (
-      SELECT DISTINCT queue FROM spindle_jobs
-      WHERE (state = 'completed' AND completed_keep_count IS NOT NULL) OR (state = 'dead' AND dead_keep_count IS NOT NULL))
-  )
-  WHERE rank > CASE state WHEN 'completed' THEN completed_keep_count ELSE dead_keep_count END
+  ${rankedBeyondKeep('completed')}
+  UNION ALL
+  ${rankedBeyondKeep('dead')}
   LIMIT @limit)`;
 
 export function pruneJobs(store: Store, params: PruneParams): number {

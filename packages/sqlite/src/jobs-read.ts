@@ -5,6 +5,12 @@
  * Invariants:
  * - Reads run outside write transactions (WAL: they never block writers and see the last
  *   committed state). Paging is keyset by `seq`, never OFFSET: cost is independent of depth.
+ * - States are reached through their partial indexes (state-index.ts): a state filter lists a
+ *   page from each state's index, counts add up per-index aggregates, and queue discovery
+ *   skip-scans the queue-led indexes. None of them walks the whole jobs table. Two listings
+ *   still page the table itself by `seq`, stopping at the page size: a filter without states
+ *   (also with only a queue: all its states, newest first, need no index), and the `waiting`
+ *   state, which has no index (state-index.ts).
  * - The cursor is opaque (encodeCursor/decodeCursor of core); a foreign cursor is a
  *   ValidationError.
  * - A paused queue keeps accepting jobs; only claims skip it (see jobs-write.ts).
@@ -19,8 +25,9 @@ import {
   type QueueInfo,
   type QueueStateCount,
 } from '@spindle/core';
-import { filterWhere, whereSql } from './filters.js';
+import { filterWhere } from './filters.js';
 import { JOB_COLUMNS, toJobRecord, type JobRow } from './rows.js';
+import { countSql, jobQueuesSql, selectSeqs } from './state-index.js';
 import type { Store } from './tx.js';
 
 const MAX_SEQ = 2n ** 63n - 1n;
@@ -32,41 +39,39 @@ export function getJob(store: Store, id: string): JobRecord | null {
 
 export function listJobs(store: Store, params: ListJobsParams): JobPage {
   const newest = (params.order ?? 'newest') === 'newest';
-  const { clauses, params: bound } = filterWhere(params.filter);
+  const where = filterWhere(params.filter);
+  const bound: Record<string, unknown> = { ...where.params, limit: params.limit + 1 };
   if (params.cursor != null) {
-    clauses.push(newest ? 'seq < @cursor' : 'seq > @cursor');
+    where.clauses.push(newest ? 'seq < @cursor' : 'seq > @cursor');
     const seq = BigInt(decodeCursor(params.cursor));
     bound.cursor = seq > MAX_SEQ ? MAX_SEQ : seq; // beyond any rowid: same page as the maximum
-
   }
-  const sql = `SELECT ${JOB_COLUMNS} FROM spindle_jobs ${whereSql(clauses)} ORDER BY seq ${newest ? 'DESC' : 'ASC'} LIMIT @limit`;
-  const rows = store.conn.stmt(sql).all({ ...bound, limit: params.limit + 1 }) as JobRow[];
+  const direction = newest ? 'DESC' : 'ASC';
+  const sql = `SELECT ${JOB_COLUMNS} FROM spindle_jobs WHERE seq IN (${selectSeqs(where, direction)}) ORDER BY seq ${direction} LIMIT @limit`;
+  const rows = store.conn.stmt(sql).all(bound) as JobRow[];
   const more = rows.length > params.limit;
   if (more) rows.length = params.limit;
   const last = rows[rows.length - 1];
   return { jobs: rows.map(toJobRecord), nextCursor: more && last !== undefined ? encodeCursor(last.seq) : null };
 }
 
+const COUNT_ALL = countSql(false);
+const COUNT_QUEUE = countSql(true);
+
 export function countJobs(store: Store, params?: { queue?: string }): QueueStateCount[] {
   const rows =
-    params?.queue === undefined
-      ? store.conn.stmt('SELECT queue, state, count(*) AS count FROM spindle_jobs GROUP BY queue, state ORDER BY queue, state').all()
-      : store.conn
-          .stmt('SELECT queue, state, count(*) AS count FROM spindle_jobs WHERE queue = ? GROUP BY queue, state ORDER BY state')
-          .all(params.queue);
+    params?.queue === undefined ? store.conn.stmt(COUNT_ALL).all() : store.conn.stmt(COUNT_QUEUE).all({ queue: params.queue });
   return rows as Array<{ queue: string; state: JobState; count: number }>;
 }
 
-// Distinct queues of the jobs table by skip-scan over (queue, state, seq): one index probe per
-// queue instead of a pass over every job.
-const LIST_QUEUES = `WITH RECURSIVE job_queues(name) AS (
-    SELECT min(queue) FROM spindle_jobs
-    UNION ALL
-    SELECT (SELECT min(queue) FROM spindle_jobs WHERE queue > job_queues.name) FROM job_queues WHERE name IS NOT NULL)
+// Queues with jobs (skip-scans of the queue-led partial indexes, see state-index.ts) or a
+// stored setting.
+const JOB_QUEUES = jobQueuesSql();
+const LIST_QUEUES = `WITH RECURSIVE ${JOB_QUEUES.ctes}
   SELECT name, max(paused) AS paused FROM (
     SELECT name, paused FROM spindle_queues
     UNION ALL
-    SELECT name, 0 AS paused FROM job_queues WHERE name IS NOT NULL)
+    SELECT name, 0 AS paused FROM (${JOB_QUEUES.select}))
   GROUP BY name ORDER BY name`;
 
 export function listQueues(store: Store): QueueInfo[] {

@@ -11,6 +11,12 @@
  *   not paused, in (priority, run_at, seq) order, with a fresh 128-bit random token each.
  * - Post-claim writes (extend, progress) apply only through FENCE; a miss is `lease_lost` when
  *   the job exists and `not_found` when it does not.
+ * - Durability (ADR 0007): inserts and cancels commit at the configured `synchronous` level
+ *   (FULL by default: `add` resolving means the job survives power loss). Claims, heartbeats and
+ *   progress commit relaxed (`store.writeRelaxed`: `synchronous = NORMAL` for that transaction
+ *   only, FULL restored right after): losing one to a power failure is a case the design already
+ *   handles — a lost claim leaves the job queued and the worker's later writes fail their fence,
+ *   a lost heartbeat makes the lease look older, a lost progress value is cosmetic.
  */
 import {
   eventData,
@@ -102,7 +108,7 @@ const CLAIM = `UPDATE spindle_jobs
 
 export function claimJobs(store: Store, params: ClaimParams): ClaimedJob[] {
   const now = nowMs(params.now);
-  return store.write((events) => {
+  return store.writeRelaxed((events) => {
     const rows = store.conn.stmt(CLAIM).all({
       queue: params.queue,
       workerId: params.workerId,
@@ -130,7 +136,7 @@ const EXTEND = `UPDATE spindle_jobs SET lease_expires_at = @leaseExpiresAt
 
 export function extendLeases(store: Store, params: ExtendLeasesParams): ExtendOutcome[] {
   const now = nowMs(params.now);
-  return store.write(() => {
+  return store.writeRelaxed(() => {
     const leases = params.leases.map((l) => ({ id: l.id, attempt: l.attempt, leaseToken: l.leaseToken }));
     const rows = store.conn.stmt(EXTEND).all({ leaseExpiresAt: now + params.leaseMs, leases: JSON.stringify(leases) }) as Array<{
       id: string;
@@ -156,7 +162,7 @@ const PROGRESS = `UPDATE spindle_jobs SET progress = @progress WHERE ${FENCE} RE
 
 export function updateProgress(store: Store, params: ProgressParams): LeaseOutcome[] {
   const now = nowMs(params.now);
-  return store.write((events) => {
+  return store.writeRelaxed((events) => {
     const update = store.conn.stmt(PROGRESS);
     return params.items.map((item): LeaseOutcome => {
       const row = update.get({ id: item.id, attempt: item.attempt, leaseToken: item.leaseToken, progress: item.progress }) as

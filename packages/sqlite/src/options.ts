@@ -13,6 +13,8 @@ export interface SqliteBackendOptions {
    * `FULL` (default): a resolved write survives power loss. `NORMAL`: faster commits in WAL
    * mode; the database stays consistent, but the last transactions acknowledged before a power
    * loss (not a process crash) may be rolled back. Choose it only if that trade is acceptable.
+   * With FULL, claims, heartbeats and progress still commit at NORMAL (their loss only makes a
+   * job run again, or a progress value older): enqueues and outcomes are what FULL protects.
    */
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a write waits for another connection's lock before failing. Default 5000. */

@@ -8,6 +8,9 @@
  *   up front (BEGIN IMMEDIATE, waiting up to busyTimeoutMs).
  * - Every method is atomic, resolves only after COMMIT, and rejects with a SpindleError: driver
  *   errors are wrapped in BackendError (cause kept); after close() calls reject with ClosedError.
+ * - Durability (ADR 0007): every write commits at the configured `synchronous` level, except
+ *   claimJobs, extendLeases and updateProgress, which commit at NORMAL when FULL is configured
+ *   (see tx.ts `writeRelaxed`; their loss in a power failure is a case the design handles).
  * - better-sqlite3 is synchronous: no await ever happens inside a transaction.
  */
 import {

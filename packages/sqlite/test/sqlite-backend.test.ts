@@ -1,7 +1,9 @@
 /**
  * SQLite-specific behaviour of SqliteBackend: connection pragmas, migrations (idempotent and
- * safe when several processes migrate one file at once), the main job path, error wrapping,
- * and event delivery (after commit, in-process; between two connections via the outbox).
+ * safe when several processes migrate one file at once; 0001 → 0002 on a database with jobs),
+ * durability per write (claims, heartbeats and progress relaxed, FULL restored), the main job
+ * path, error wrapping, and event delivery (after commit, in-process; between two connections
+ * via the outbox).
  * The backend-independent semantics are covered by the conformance suite.
  */
 import assert from 'node:assert/strict';
@@ -18,7 +20,12 @@ import {
   type RetentionDefaults,
   type SpindleEvent,
 } from '@spindle/core';
+import { readFileSync } from 'node:fs';
+import { Connection } from '../src/connection.js';
+import { EventHub } from '../src/events.js';
 import { SqliteBackend } from '../src/index.js';
+import { resolveOptions } from '../src/options.js';
+import { createStore, type Store } from '../src/tx.js';
 import { report, spawnFixture } from './children.js';
 import { makeTestBackend } from './helpers.js';
 
@@ -130,10 +137,10 @@ describe('migrations', () => {
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
       const first = await backend.migrate();
-      assert.deepEqual(first, { applied: ['0001_init'], version: 1 });
+      assert.deepEqual(first, { applied: ['0001_init', '0002_state_indexes'], version: 2 });
       await backend.checkSchema();
       const second = await backend.migrate();
-      assert.deepEqual(second, { applied: [], version: 1 });
+      assert.deepEqual(second, { applied: [], version: 2 });
     } finally {
       await backend.close();
     }
@@ -145,7 +152,7 @@ describe('migrations', () => {
     const b = new SqliteBackend({ path });
     try {
       const results = await Promise.all([a.migrate(), b.migrate()]);
-      assert.deepEqual(results.map((r) => r.applied).flat(), ['0001_init']);
+      assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes']);
       await a.checkSchema();
       await b.checkSchema();
     } finally {
@@ -160,13 +167,164 @@ describe('migrations', () => {
     await Promise.all(children.map((c) => c.waitForLine((l) => l === 'ready')));
     for (const child of children) child.send('go');
     const results = await Promise.all(children.map(async (c) => report<{ applied: string[]; version: number }>(await c.exited)));
-    assert.deepEqual(results.map((r) => r.version), [1, 1, 1, 1]);
-    assert.deepEqual(results.map((r) => r.applied).flat(), ['0001_init']);
+    assert.deepEqual(results.map((r) => r.version), [2, 2, 2, 2]);
+    assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes']);
     const raw = new Database(path, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('SELECT version, name FROM spindle_migrations').all(), [{ version: 1, name: '0001_init' }]);
+      assert.deepEqual(raw.prepare('SELECT version, name FROM spindle_migrations ORDER BY version').all(), [
+        { version: 1, name: '0001_init' },
+        { version: 2, name: '0002_state_indexes' },
+      ]);
     } finally {
       raw.close();
+    }
+  });
+
+  test('a database at version 1 with jobs in it migrates to the per-state partial indexes', async () => {
+    const path = freshPath();
+    const raw = new Database(path);
+    raw.pragma('journal_mode = WAL');
+    raw.exec('CREATE TABLE spindle_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    raw.exec(readFileSync(new URL('../migrations/0001_init.sql', import.meta.url), 'utf8'));
+    raw.prepare("INSERT INTO spindle_migrations VALUES (1, '0001_init', 0)").run();
+    const insert = raw.prepare(`INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, max_retries, created_at, run_at)
+      VALUES (?, ?, 'task', '{}', ?, 500, 0, 0, 0)`);
+    const states = ['queued', 'completed', 'dead', 'cancelled', 'scheduled'];
+    states.forEach((state, i) => insert.run(`v1-${i}`, i % 2 === 0 ? 'even' : 'odd', state));
+    const backend = new SqliteBackend({ path });
+    try {
+      await assert.rejects(backend.checkSchema(), MigrationRequiredError);
+      assert.deepEqual(await backend.migrate(), { applied: ['0002_state_indexes'], version: 2 });
+      await backend.checkSchema();
+      const indexes = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spindle_jobs' AND sql IS NOT NULL ORDER BY name").all();
+      assert.deepEqual(indexes.map((r) => (r as { name: string }).name), [
+        'spindle_jobs_cancelled_idx',
+        'spindle_jobs_claim_idx',
+        'spindle_jobs_completed_idx',
+        'spindle_jobs_dead_idx',
+        'spindle_jobs_due_idx',
+        'spindle_jobs_expires_idx',
+        'spindle_jobs_lease_idx',
+        'spindle_jobs_unique_idx',
+      ]);
+      assert.deepEqual(raw.pragma('integrity_check', { simple: true }), 'ok');
+      assert.deepEqual(await backend.countJobs(), [
+        { queue: 'even', state: 'dead', count: 1 },
+        { queue: 'even', state: 'queued', count: 1 },
+        { queue: 'even', state: 'scheduled', count: 1 },
+        { queue: 'odd', state: 'cancelled', count: 1 },
+        { queue: 'odd', state: 'completed', count: 1 },
+      ]);
+      assert.deepEqual((await backend.listJobs({ filter: { states: ['dead'] }, limit: 10 })).jobs.map((j) => j.id), ['v1-2']);
+    } finally {
+      raw.close();
+      await backend.close();
+    }
+  });
+});
+
+describe('durability per write (ADR 0007)', () => {
+  /** Records, for each store transaction, whether it was relaxed and the synchronous level inside it. */
+  function spyOnStore(backend: SqliteBackend): Array<{ relaxed: boolean; level: string }> {
+    const store = (backend as unknown as { store: Store }).store;
+    const seen: Array<{ relaxed: boolean; level: string }> = [];
+    const { write, writeRelaxed } = store;
+    const level = () => backend.settings().synchronous;
+    Object.assign(store, {
+      write: (fn: Parameters<Store['write']>[0]) => write((events) => (seen.push({ relaxed: false, level: level() }), fn(events))),
+      writeRelaxed: (fn: Parameters<Store['write']>[0]) => writeRelaxed((events) => (seen.push({ relaxed: true, level: level() }), fn(events))),
+    });
+    return seen;
+  }
+
+  test('claims, heartbeats and progress commit at NORMAL; every other write at FULL; FULL between them', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      const seen = spyOnStore(backend);
+      const expectWrite = async (name: string, relaxed: boolean, action: () => Promise<unknown>) => {
+        seen.length = 0;
+        await action();
+        assert.deepEqual(seen, [{ relaxed, level: relaxed ? 'NORMAL' : 'FULL' }], name);
+        assert.equal(backend.settings().synchronous, 'FULL', `${name}: FULL restored`);
+      };
+      await expectWrite('insertJobs', false, () => backend.insertJobs({ jobs: [job('d1'), job('d2'), job('d3')] }));
+      const claimed: Awaited<ReturnType<SqliteBackend['claimJobs']>> = [];
+      await expectWrite('claimJobs', true, async () => claimed.push(...(await backend.claimJobs({ queue: 'q', workerId: 'w', limit: 3, leaseMs: 10_000 }))));
+      const [a, b, c] = claimed as [(typeof claimed)[0], (typeof claimed)[0], (typeof claimed)[0]];
+      await expectWrite('extendLeases', true, () => backend.extendLeases({ leases: [a, b], leaseMs: 10_000 }));
+      await expectWrite('updateProgress', true, () => backend.updateProgress({ items: [{ ...a, progress: '50' }] }));
+      await expectWrite('finalizeJobs', false, () => backend.finalizeJobs({ items: [{ ...a, kind: 'complete', result: null }], retention: keepAll }));
+      await expectWrite('cancelJobs', false, () => backend.cancelJobs({ ids: [b.id], retention: keepAll }));
+      const error = { attempt: 1, round: 0, kind: 'error' as const, name: 'Error', message: 'x', at: 0 };
+      await expectWrite('finalize dead', false, () => backend.finalizeJobs({ items: [{ ...c, kind: 'dead', error, reason: 'r' }], retention: keepAll }));
+      await expectWrite('dlqResolve', false, () => backend.dlqResolve({ ids: [c.id], limit: 1, note: 'n' }));
+      await expectWrite('dlqReplay', false, () => backend.dlqReplay({ ids: [c.id], limit: 1 }));
+      await expectWrite('dlqPurge', false, () => backend.dlqPurge({ ids: [c.id], limit: 1 }));
+      await expectWrite('pauseQueue', false, () => backend.pauseQueue('q'));
+      await expectWrite('promoteDueJobs', false, () => backend.promoteDueJobs({ limit: 10 }));
+      await expectWrite('rescueExpiredLeases', false, () => backend.rescueExpiredLeases({ limit: 10, retention: keepAll }));
+      await expectWrite('pruneJobs', false, () => backend.pruneJobs({ limit: 10 }));
+      await expectWrite('tryAcquireLeadership', false, () => backend.tryAcquireLeadership({ holderId: 'h', ttlMs: 1000 }));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('FULL is back after a claim, heartbeat or progress write that throws (lock timeout, or a failure inside the transaction)', async () => {
+    const path = freshPath();
+    const backend = new SqliteBackend({ path, busyTimeoutMs: 50, autoMigrate: true });
+    const other = new Database(path);
+    const isFull = (when: string) => assert.equal(backend.settings().synchronous, 'FULL', when);
+    try {
+      await backend.insertJobs({ jobs: [job('t1'), job('t2')] });
+      const claim = () => backend.claimJobs({ queue: 'q', workerId: 'w', limit: 1, leaseMs: 10_000 });
+      const [lease] = await claim();
+      assert.ok(lease);
+      isFull('after a claim');
+      const relaxedWrites = {
+        claim,
+        extend: () => backend.extendLeases({ leases: [lease], leaseMs: 10_000 }),
+        progress: () => backend.updateProgress({ items: [{ ...lease, progress: '1' }] }),
+      };
+
+      other.exec('BEGIN IMMEDIATE');
+      for (const [name, write] of Object.entries(relaxedWrites)) {
+        await assert.rejects(write(), (err: unknown) => err instanceof BackendError && /busy/.test(err.message), name);
+        isFull(`after a ${name} that timed out on the lock`);
+      }
+      other.exec('ROLLBACK');
+
+      other.exec("CREATE TRIGGER refuse BEFORE UPDATE ON spindle_jobs BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+      for (const [name, write] of Object.entries(relaxedWrites)) {
+        await assert.rejects(write(), (err: unknown) => err instanceof BackendError && /refused by test/.test(err.message), name);
+        isFull(`after a ${name} that failed inside its transaction`);
+      }
+      other.exec('DROP TRIGGER refuse');
+
+      assert.deepEqual((await claim()).map((j) => j.id), ['t2'], 'the failed claims left t2 queued');
+      isFull('after the last claim');
+    } finally {
+      other.close();
+      await backend.close();
+    }
+  });
+
+  test('the store: relaxed inside, configured level after, also when the transaction throws; NORMAL configured stays NORMAL', () => {
+    for (const synchronous of ['FULL', 'NORMAL'] as const) {
+      const conn = new Connection(resolveOptions({ path: freshPath(), synchronous }));
+      const store = createStore(conn, new EventHub(conn, 50, true));
+      const level = () => conn.settings().synchronous;
+      try {
+        assert.equal(store.writeRelaxed(level), 'NORMAL');
+        assert.equal(level(), synchronous);
+        assert.equal(store.write(level), synchronous);
+        assert.equal(level(), synchronous);
+        assert.throws(() => store.writeRelaxed(() => { throw new Error('inside'); }), /inside/);
+        assert.equal(level(), synchronous);
+        assert.equal(store.write(level), synchronous, 'a write after a failed relaxed one is at the configured level');
+      } finally {
+        conn.close();
+      }
     }
   });
 });
