@@ -31,7 +31,9 @@ export const adapter: SystemAdapter = {
   settings: {
     durability: 'ordinary commits (synchronous_commit=on), as shipped',
     enqueue: 'queue.addBulk (one INSERT … SELECT FROM unnest per call) / queue.add',
-    worker: 'queue.process with the given concurrency; defaults otherwise (SKIP LOCKED claims up to the free slots, group-committed outcomes, LISTEN/NOTIFY wake-ups)',
+    retention: 'removeOnComplete: true (completed jobs are not kept, as with the BullMQ and graphile-worker settings here); the default keeps them 24 h',
+    prefetch: 'prefetch = 500 − concurrency: claims of up to 500 jobs, held locally (the counterpart of graphile-worker\'s local queue)',
+    worker: 'queue.process with the given concurrency; otherwise defaults (SKIP LOCKED claims, group-committed outcomes, LISTEN/NOTIFY wake-ups)',
   },
   async versions() {
     const [row] = await pgQuery<{ v: string }>("SELECT current_setting('server_version') AS v");

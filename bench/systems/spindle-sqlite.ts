@@ -21,7 +21,9 @@ export const adapter: SystemAdapter = {
   settings: {
     durability: 'WAL + synchronous=FULL (the shipped default: an acknowledged job survives power loss)',
     enqueue: 'queue.addBulk (one INSERT transaction per call) / queue.add',
-    worker: 'queue.process with the given concurrency; defaults otherwise (claims up to the free slots, group-committed outcomes, in-process wake-ups, cross-process outbox polling every 50 ms)',
+    retention: 'removeOnComplete: true (completed jobs are not kept, as with the BullMQ and graphile-worker settings here); the default keeps them 24 h',
+    prefetch: 'prefetch = 500 − concurrency: claims of up to 500 jobs, held locally (the counterpart of graphile-worker\'s local queue)',
+    worker: 'queue.process with the given concurrency; otherwise defaults (group-committed outcomes, in-process wake-ups, cross-process wake-ups through the outbox)',
   },
   async versions() {
     const db = new Database(':memory:');

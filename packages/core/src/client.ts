@@ -24,7 +24,8 @@ import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
 import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
-import { checkCloseOptions, Worker, type JobHandler, type WorkerOptions } from './worker/worker.js';
+import { Worker, type JobHandler } from './worker/worker.js';
+import { checkCloseOptions, type WorkerOptions } from './worker/options.js';
 
 export interface RetentionOptions {
   /** Keep completed jobs this long (default 24 h); null keeps them forever. */

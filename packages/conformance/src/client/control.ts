@@ -137,6 +137,28 @@ export function controlTests(factory: BackendFactory): void {
         }
       }));
 
+    it('prefetches claimed jobs into a local buffer, cancels them there, and releases them on close', () =>
+      withClient(factory, async (client) => {
+        const q = client.queue('prefetched');
+        const ids = (await q.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: 'w', payload: { i } })))).map((a) => a.id);
+        const started: string[] = [];
+        const worker = q.process(async (job) => {
+          started.push(job.id);
+          await new Promise((r) => setTimeout(r, 60_000).unref()); // holds the only slot
+        }, { concurrency: 1, prefetch: 5, abortGraceMs: 50 });
+        await waitFor(async () => (await client.counts({ queue: 'prefetched' })).prefetched?.running === 6, 'all six claimed (1 running, 5 buffered)');
+        assert.deepEqual(started, [ids[0]]);
+        assert.equal(await client.cancel(ids[5]!), 'cancel_requested');
+        await waitFor(async () => (await client.getJob(ids[5]!))?.state === 'cancelled', 'buffered job cancelled without running');
+        await worker.close({ graceMs: 100 });
+        for (const id of ids.slice(0, 5)) {
+          const job = await client.getJob(id);
+          assert.equal(job?.state, 'queued', `${id} released`);
+          assert.equal(job?.attempt, 0, 'a released attempt is given back');
+        }
+        assert.deepEqual(started, [ids[0]], 'buffered jobs never started');
+      }));
+
     it('removes completed jobs per removeOnComplete once the pruner runs', () =>
       withClient(factory, async (client) => {
         const q = client.queue('ephemeral');

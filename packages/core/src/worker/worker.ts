@@ -4,9 +4,10 @@
  * covers all of its running jobs; one DeadlineTimer covers all timeouts.
  *
  * State machine: created → running (start) → closing (close) → closed.
- * Fetch loop (running): claim up to the free slots → start each job → if the claim came back
- * short, sleep until an event says the queue has work (or `pollIntervalMs` passes: polling is
- * the correctness path, events only cut latency).
+ * Fetch loop (running): claim up to the free slots (plus `prefetch`, held in a local buffer) →
+ * start jobs while slots are free → if the claim came back short, sleep until an event says the
+ * queue has work (or `pollIntervalMs` passes: polling is the correctness path, events only cut
+ * latency).
  *
  * Invariants:
  * - Never more than `concurrency` handlers whose slot is held. A slot is freed when the handler
@@ -16,43 +17,21 @@
  * - close() finishes in-flight jobs within the grace period, then aborts the rest and releases
  *   them (fenced) so another worker can take them at once; nothing claimed is silently dropped.
  */
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Backend, ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, RetentionDefaults, SpindleEvent } from '../backend/backend.js';
 import { CancelledError, ClosedError, LeaseLostError, SnoozeError, TimeoutError, ValidationError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Logger } from '../logger.js';
-import { clampDelay, failureAction, type BackoffFunction, type ErrorClassifier } from '../job/outcome.js';
-import { checkInt, checkKnownKeys, checkPlainObject, Issues, serializeJson } from '../validate.js';
+import { clampDelay, failureAction, toAttemptError, type BackoffFunction, type ErrorClassifier } from '../job/outcome.js';
+import { Issues, serializeJson } from '../validate.js';
 import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+
+export type { WorkerOptions } from './options.js';
 
 export type JobHandler<P = unknown, R = unknown> = (job: ActiveJob<P>) => Promise<R> | R;
-
-export interface WorkerOptions {
-  /** Handlers running at once (default 10, max 1000). */
-  concurrency?: number;
-  /** Lease length (default 30 s). A job whose worker stops renewing is rescued after it. */
-  leaseMs?: number;
-  /** Heartbeat period (default leaseMs / 3). */
-  heartbeatMs?: number;
-  /** Fallback poll period when idle and no event arrives (default 1000 ms). */
-  pollIntervalMs?: number;
-  /** Most jobs per claim (default: the free slots, at most 500). */
-  batchSize?: number;
-  /** How long an aborted handler (timeout, cancel, lost lease) may take to stop (default 5 s). */
-  abortGraceMs?: number;
-  /** Default grace for close() (default 30 s). */
-  shutdownGraceMs?: number;
-  /** Identifies this worker in job records (default host:pid:random). */
-  workerId?: string;
-  /** Start claiming at once (default true). */
-  autostart?: boolean;
-}
-
-const WORKER_OPTION_KEYS = ['concurrency', 'leaseMs', 'heartbeatMs', 'pollIntervalMs', 'batchSize', 'abortGraceMs', 'shutdownGraceMs', 'workerId', 'autostart'];
 
 /** What a worker needs from its client. */
 export interface WorkerContext {
@@ -70,51 +49,16 @@ export interface WorkerContext {
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-function resolveOptions(options: WorkerOptions | undefined): Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string } {
-  const issues = new Issues();
-  const o: Record<string, unknown> = options === undefined ? {} : checkPlainObject(issues, 'worker options', options) ? options : {};
-  checkKnownKeys(issues, 'worker options', o, WORKER_OPTION_KEYS);
-  const concurrency = (o.concurrency ?? 10) as number;
-  checkInt(issues, 'concurrency', concurrency, 1, 1000);
-  const leaseMs = (o.leaseMs ?? 30_000) as number;
-  checkInt(issues, 'leaseMs', leaseMs, 100, 24 * 3600 * 1000);
-  const heartbeatMs = (o.heartbeatMs ?? Math.max(50, Math.floor(leaseMs / 3))) as number;
-  checkInt(issues, 'heartbeatMs', heartbeatMs, 10, Math.max(10, leaseMs - 1));
-  const pollIntervalMs = (o.pollIntervalMs ?? 1000) as number;
-  checkInt(issues, 'pollIntervalMs', pollIntervalMs, 5, 600_000);
-  const batchSize = (o.batchSize ?? Math.min(500, concurrency)) as number;
-  checkInt(issues, 'batchSize', batchSize, 1, 500);
-  const abortGraceMs = (o.abortGraceMs ?? 5000) as number;
-  checkInt(issues, 'abortGraceMs', abortGraceMs, 0, 3_600_000);
-  const shutdownGraceMs = (o.shutdownGraceMs ?? 30_000) as number;
-  checkInt(issues, 'shutdownGraceMs', shutdownGraceMs, 0, 24 * 3600 * 1000);
-  const workerId = (o.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`) as string;
-  if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) issues.add('workerId', 'must be a string of 1..200 characters');
-  const autostart = (o.autostart ?? true) as boolean;
-  if (typeof autostart !== 'boolean') issues.add('autostart', 'must be a boolean');
-  issues.throwIfAny();
-  return { concurrency, leaseMs, heartbeatMs, pollIntervalMs, batchSize, abortGraceMs, shutdownGraceMs, workerId, autostart };
-}
-
-/** Validates `close()` options; returns the grace period if one is given. Throws ValidationError. */
-export function checkCloseOptions(options: unknown): number | undefined {
-  const issues = new Issues();
-  if (!checkPlainObject(issues, 'close options', options)) issues.throwIfAny();
-  const o = options as Record<string, unknown>;
-  checkKnownKeys(issues, 'close options', o, ['graceMs']);
-  if (o.graceMs !== undefined) checkInt(issues, 'graceMs', o.graceMs, 0, 24 * 3600 * 1000);
-  issues.throwIfAny();
-  return o.graceMs as number | undefined;
-}
-
 export class Worker<P = unknown, R = unknown> {
   readonly id: string;
   readonly queue: string;
-  private readonly opts: ReturnType<typeof resolveOptions>;
+  private readonly opts: ResolvedWorkerOptions;
   private state: 'created' | 'running' | 'closing' | 'closed' = 'created';
   /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
   private slotsInUse = 0;
+  /** Claimed ahead of free slots (`prefetch`), not started yet; their leases are kept alive. */
+  private readonly buffer: ClaimedJob[] = [];
   /** Group-commits attempt outcomes (fenced; retried until written, as a retry is harmless). */
   private readonly completer: GroupCommit<FinalizeItem, LeaseOutcome>;
   private readonly leases: LeaseKeeper;
@@ -152,6 +96,7 @@ export class Worker<P = unknown, R = unknown> {
       onLost: (lease) => {
         const exec = this.executions.get(lease.leaseToken);
         if (exec) this.onLeaseLost(exec);
+        else this.takeBuffered((job) => job.leaseToken === lease.leaseToken);
       },
       onCancelRequested: (lease) => this.onCancelRequested(lease.id),
     });
@@ -239,8 +184,11 @@ export class Worker<P = unknown, R = unknown> {
     }
     failures = 0;
     while (this.state === 'running') {
-      const free = this.opts.concurrency - this.slotsInUse;
-      if (free <= 0 || this.completer.pending >= this.opts.concurrency * 4 + 500) {
+      const { concurrency, prefetch } = this.opts;
+      const free = concurrency + prefetch - this.slotsInUse - this.buffer.length;
+      // With a prefetch buffer, refill it only once it has fallen to half: fewer, larger claims.
+      const refill = prefetch === 0 || this.buffer.length <= prefetch / 2;
+      if (free <= 0 || !refill || this.completer.pending >= concurrency * 4 + 500) {
         await this.pause(this.opts.pollIntervalMs);
         continue;
       }
@@ -257,16 +205,34 @@ export class Worker<P = unknown, R = unknown> {
         await this.pause(delay);
         continue;
       }
-      for (const job of jobs) this.run(job);
+      for (const job of jobs) {
+        this.leases.track(job);
+        this.buffer.push(job);
+      }
+      this.dispatch();
       if (jobs.length < limit && !this.wakeFlag && this.state === 'running') await this.pause(this.opts.pollIntervalMs);
     }
+  }
+
+  /** Starts buffered jobs while slots are free. */
+  private dispatch(): void {
+    while (this.state === 'running' && this.slotsInUse < this.opts.concurrency && this.buffer.length > 0) this.run(this.buffer.shift()!);
+  }
+
+  /** Removes buffered jobs matching `pred` (lease lost, cancelled, shutdown) and returns them. */
+  private takeBuffered(pred: (job: ClaimedJob) => boolean): ClaimedJob[] {
+    const taken: ClaimedJob[] = [];
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      if (pred(this.buffer[i]!)) taken.push(...this.buffer.splice(i, 1));
+    }
+    for (const job of taken) this.leases.untrack(job);
+    return taken;
   }
 
   private run(job: ClaimedJob): void {
     const exec = new Execution(job, this.id, this.ctx.backend, (e) => this.onLeaseLost(e));
     this.executions.set(job.leaseToken, exec);
     this.slotsInUse += 1;
-    this.leases.track(exec.lease);
     if (job.timeoutMs !== null) {
       const timeoutMs = job.timeoutMs;
       this.deadlines.set(`t:${job.leaseToken}`, Date.now() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
@@ -310,6 +276,11 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private onCancelRequested(jobId: string): void {
+    for (const job of this.takeBuffered((j) => j.id === jobId)) {
+      const lease = { id: job.id, attempt: job.attempt, leaseToken: job.leaseToken };
+      const error = toAttemptError(new CancelledError(), 'cancelled', job, this.id);
+      void this.completer.submit({ ...lease, kind: 'cancel', error }).catch(() => undefined);
+    }
     for (const exec of this.executions.values()) {
       if (exec.job.id !== jobId || exec.cancelRequested || exec.leaseLost) continue;
       exec.cancelRequested = true;
@@ -321,6 +292,7 @@ export class Worker<P = unknown, R = unknown> {
   private finish(exec: Execution, settled: Settled): void {
     exec.finished = true;
     this.slotsInUse -= 1;
+    this.dispatch();
     this.wake();
     if (exec.leaseLost) {
       this.forget(exec);
@@ -397,6 +369,10 @@ export class Worker<P = unknown, R = unknown> {
     this.state = 'closing';
     this.wake();
     await this.fetching;
+    // Jobs claimed ahead but never started go straight back to the queue (fenced release).
+    for (const job of this.takeBuffered(() => true)) {
+      void this.completer.submit({ id: job.id, attempt: job.attempt, leaseToken: job.leaseToken, kind: 'release' }).catch(() => undefined);
+    }
     await this.waitForExecutions(Date.now() + graceMs);
     for (const exec of this.executions.values()) {
       if (!exec.settled && !exec.finished) this.abortWithGrace(exec, 'shutdown', new ClosedError('worker'));
