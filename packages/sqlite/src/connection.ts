@@ -61,6 +61,14 @@ export class Connection {
     return statement;
   }
 
+  /**
+   * `stmt` in raw mode: each row an array in column order, without building an object per row
+   * (hot paths that read many rows). Only for SQL texts never read in object mode.
+   */
+  rawStmt(sql: string): Stmt {
+    return this.stmt(sql).raw(true);
+  }
+
   /** The pragmas as the connection reports them (diagnostics and tests). */
   settings(): ConnectionSettings {
     const read = (name: string): unknown => this.db.pragma(name, { simple: true });

@@ -15,10 +15,17 @@
  *   locally). Delivery is best effort: a poller that falls more than a minute behind may miss
  *   rows the pruner deleted.
  * - The newest outbox row is never pruned, so `seq` (a rowid) never goes backwards.
+ * - Outbox body (`encodeOutbox`): `{"v":2,"e":[…]}`, each entry either an event as is, or a run
+ *   of consecutive job events without data that share type, queue, name, state, attempt and
+ *   time, written `[type, queue, name, state, attempt, at, jobId, jobId, …]` — a bulk insert,
+ *   claim or completion of 1,000 jobs is one run (~40 bytes a job instead of ~140). Readers also
+ *   accept the first format, a plain array of events. (An older process sharing the file reads
+ *   an object where it expects an array: its listener throws, reported as a warning, and it misses
+ *   those events — best effort, as events are; its polling still finds the jobs.)
  */
 import { randomBytes } from 'node:crypto';
-import type { EventListener, SpindleEvent } from '@spindle/core';
-import type { Connection } from './connection.js';
+import type { EventListener, JobEvent, JobEventType, JobState, SpindleEvent } from '@spindle/core';
+import type { Connection, Stmt } from './connection.js';
 
 /** Outbox rows older than this are deleted by pruneJobs. */
 export const OUTBOX_RETENTION_MS = 60_000;
@@ -42,6 +49,7 @@ export class EventHub {
   private timer: NodeJS.Timeout | null = null;
   private lastSeq = 0;
   private lastDataVersion: number | null = null;
+  private versionStmt: Stmt | null = null;
 
   /** `crossProcess`: write and poll the outbox (false for a private in-memory database). */
   constructor(
@@ -65,7 +73,7 @@ export class EventHub {
     if (!this.crossProcess) return;
     this.conn
       .stmt('INSERT INTO spindle_events (origin, at, body) VALUES (?, ?, ?)')
-      .run(this.origin, Date.now(), JSON.stringify(events));
+      .run(this.origin, Date.now(), encodeOutbox(events));
   }
 
   /** After a commit: hands the transaction's events to local subscribers on the next tick. */
@@ -108,8 +116,10 @@ export class EventHub {
     this.timer = null;
   }
 
+  /** Through one prepared statement: db.pragma() compiles one per call (7 µs instead of 2). */
   private dataVersion(): number {
-    return Number(this.conn.db.pragma('data_version', { simple: true }));
+    this.versionStmt ??= this.conn.db.prepare('PRAGMA data_version').pluck();
+    return Number(this.versionStmt.get());
   }
 
   private poll(): void {
@@ -127,7 +137,7 @@ export class EventHub {
           if (row.origin === this.origin || this.subscriptions.size === 0) continue;
           let events: SpindleEvent[];
           try {
-            events = JSON.parse(row.body) as SpindleEvent[];
+            events = decodeOutbox(row.body);
           } catch {
             continue;
           }
@@ -140,6 +150,58 @@ export class EventHub {
       // Best effort (e.g. the table does not exist yet): the next tick tries again.
     }
   }
+}
+
+/** A run of job events: `[type, queue, name, state, attempt, at, ...jobIds]`. */
+type Run = [JobEventType, string, string, JobState, number, number, ...string[]];
+
+const OUTBOX_VERSION = 2;
+
+/** The outbox body of a transaction's events (format in the invariants above). */
+export function encodeOutbox(events: SpindleEvent[]): string {
+  const entries: Array<SpindleEvent | Run> = [];
+  let run: Run | null = null;
+  for (const event of events) {
+    if (!('jobId' in event) || event.data !== undefined) {
+      entries.push(event);
+      run = null;
+    } else if (
+      run !== null &&
+      run[0] === event.type &&
+      run[1] === event.queue &&
+      run[2] === event.name &&
+      run[3] === event.state &&
+      run[4] === event.attempt &&
+      run[5] === event.at
+    ) {
+      run.push(event.jobId);
+    } else {
+      run = [event.type, event.queue, event.name, event.state, event.attempt, event.at, event.jobId];
+      entries.push(run);
+    }
+  }
+  return JSON.stringify({ v: OUTBOX_VERSION, e: entries });
+}
+
+/** The events of an outbox body (either format); throws on anything else. */
+export function decodeOutbox(body: string): SpindleEvent[] {
+  const parsed = JSON.parse(body) as unknown;
+  if (Array.isArray(parsed)) return parsed as SpindleEvent[];
+  const { v, e } = parsed as { v?: unknown; e?: unknown };
+  if (v !== OUTBOX_VERSION || !Array.isArray(e)) throw new Error(`unknown outbox body format (v = ${String(v)})`);
+  const events: SpindleEvent[] = [];
+  for (const entry of e as Array<SpindleEvent | Run>) {
+    if (!Array.isArray(entry)) {
+      events.push(entry);
+      continue;
+    }
+    const [type, queue, name, state, attempt, at] = entry;
+    for (let i = 6; i < entry.length; i++) {
+      const event: JobEvent = { type, jobId: entry[i] as string, queue, name, state, attempt, at };
+      events.push(event);
+    }
+  }
+  return events;
 }
 
 /** Deletes outbox rows older than a minute, always keeping the newest row (see invariants). */

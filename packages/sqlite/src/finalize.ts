@@ -11,6 +11,11 @@
  *   one UPDATE … FROM json_each per batch; the other actions, one fenced UPDATE per item.
  * - Snooze and release give the attempt back (`attempt - 1`); release keeps `run_at`.
  * - Retry, snooze and release of a job whose cancel was requested end it `cancelled`.
+ * - Removal on completion: a `complete` of a row with `completed_keep_ms = 0` deletes it in the
+ *   same transaction, through the same FENCE: the completing UPDATE only matches other rows, a
+ *   fenced DELETE only such rows, and an item goes to the second statement only when the first
+ *   matched nothing (which one runs first is a cost hint, never an outcome). Outcome `ok`, event
+ *   `completed` (state `completed`, with its data); a later write of that attempt: `not_found`.
  */
 import {
   eventData,
@@ -33,6 +38,7 @@ import {
   KEEP_DEAD,
   nowMs,
   retentionParams,
+  type RetentionParams,
 } from './state-sql.js';
 import { missOutcome } from './jobs-write.js';
 import type { Store } from './tx.js';
@@ -50,8 +56,13 @@ const unlessCancelRequested = (state: string, runAt: string, attempt: string): s
   `finished_at = CASE WHEN cancel_requested THEN @now ELSE finished_at END, ` +
   `expires_at = CASE WHEN cancel_requested THEN ${expiresAt(KEEP_CANCELLED)} ELSE expires_at END`;
 
+/** Rows kept after completion (`completed_keep_ms = 0` means removed: see REMOVE_COMPLETED). */
+const KEPT = 'completed_keep_ms IS NOT 0';
+
 const SQL: Record<FinalizeItem['kind'], string> = {
-  complete: fenced(`state = 'completed', result = @result, finished_at = @now, expires_at = ${expiresAt(KEEP_COMPLETED)}`),
+  complete:
+    `UPDATE spindle_jobs SET state = 'completed', result = @result, finished_at = @now, expires_at = ${expiresAt(KEEP_COMPLETED)}, ` +
+    `${CLEAR_LEASE} WHERE ${FENCE} AND ${KEPT} RETURNING ${EVENT_COLUMNS}`,
   retry: fenced(
     unlessCancelRequested(
       "CASE WHEN @delayMs <= 0 THEN 'queued' ELSE 'retrying' END",
@@ -122,20 +133,62 @@ const COMPLETE_MANY = `UPDATE spindle_jobs
   SET state = 'completed', result = item.result, finished_at = @now, expires_at = ${expiresAt(KEEP_COMPLETED)}, ${CLEAR_LEASE}
   FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS token, value ->> 3 AS result FROM json_each(@items)) AS item
   WHERE spindle_jobs.id = item.id AND spindle_jobs.attempt = item.attempt AND spindle_jobs.lease_token = item.token
-    AND +spindle_jobs.state = 'running'
+    AND +spindle_jobs.state = 'running' AND spindle_jobs.${KEPT}
   RETURNING spindle_jobs.id AS id, spindle_jobs.queue AS queue, spindle_jobs.name AS name, spindle_jobs.state AS state,
     spindle_jobs.attempt AS attempt`;
 
 /**
- * The outcome statements of a batch: the completions of jobs not named earlier in the batch as
- * one COMPLETE_MANY (when there are at least two), then every other item on its own, in input
- * order. Equivalent to running all items one by one in input order: a finalize only touches the
- * row of its own id, and every item whose id appeared earlier runs after that earlier item.
+ * Removal on completion: deletes, through the same fence, the rows of the given completions
+ * whose `completed_keep_ms = 0` (bound as a JSON array of `[id, attempt, leaseToken]`, looked up
+ * by id). RETURNING shows the row before the delete (`running`); the event says `completed`.
  */
-function writeOutcomes(store: Store, params: FinalizeParams, now: number): Array<EventRow | undefined> {
+const REMOVE_COMPLETED = `DELETE FROM spindle_jobs WHERE seq IN (
+    SELECT job.seq FROM json_each(@items) AS item JOIN spindle_jobs AS job ON job.id = item.value ->> 0
+    WHERE job.attempt = item.value ->> 1 AND job.lease_token = item.value ->> 2 AND +job.state = 'running'
+      AND job.completed_keep_ms = 0)
+  RETURNING ${EVENT_COLUMNS}`;
+
+/** REMOVE_COMPLETED for one item. */
+const REMOVE_COMPLETED_ONE = `DELETE FROM spindle_jobs WHERE ${FENCE} AND completed_keep_ms = 0 RETURNING ${EVENT_COLUMNS}`;
+
+/** The completions of `items` (distinct ids) on kept rows, by id. */
+function completeKept(store: Store, items: FinalizeItem[], retention: RetentionParams, now: number): Map<string, EventRow> {
+  const bound = JSON.stringify(items.map((item) => [item.id, item.attempt, item.leaseToken, (item as FinalizeItem & { kind: 'complete' }).result]));
+  const updated = store.conn.stmt(COMPLETE_MANY).all({ ...retention, items: bound, now }) as EventRow[];
+  return new Map(updated.map((row) => [row.id, row]));
+}
+
+/** The completions of `items` (distinct ids) on rows removed on completion, by id. */
+function removeCompleted(store: Store, items: FinalizeItem[]): Map<string, EventRow> {
+  const bound = JSON.stringify(items.map((item) => [item.id, item.attempt, item.leaseToken]));
+  const deleted = store.conn.stmt(REMOVE_COMPLETED).all({ items: bound }) as EventRow[];
+  return new Map(deleted.map((row) => [row.id, { ...row, state: 'completed' }]));
+}
+
+/**
+ * Which of the two complementary completion statements to try first: the one that matched most
+ * rows of the store's previous batch (queues tend to keep or remove all their jobs alike). Only
+ * the cost depends on it (a miss is one more id lookup), never an outcome: a row is either kept
+ * (`completed_keep_ms IS NOT 0`, COMPLETE_MANY) or removed (`= 0`, REMOVE_COMPLETED), never both.
+ */
+const removedFirst = new WeakMap<Store, boolean>();
+
+/** What one item did: the row it wrote (as its event shows it), or why it matched nothing. */
+type Written = EventRow | Exclude<LeaseOutcome, 'ok'>;
+
+/**
+ * The outcome statements of a batch: the completions of jobs not named earlier in the batch as
+ * one COMPLETE_MANY and one REMOVE_COMPLETED (when there are at least two; the second statement
+ * only for the items the first did not match), then every other item on its own, in input
+ * order. Equivalent to running all items one by one in input order: a finalize only touches the
+ * row of its own id, every item whose id appeared earlier runs after that earlier item, and a
+ * miss is explained (`missOutcome`) before any later item of its id runs — a removal on
+ * completion may have deleted the row by then.
+ */
+function writeOutcomes(store: Store, params: FinalizeParams, now: number): Written[] {
   const { items } = params;
   const retention = retentionParams(params.retention);
-  const rows = new Array<EventRow | undefined>(items.length);
+  const written = new Array<Written>(items.length);
   const named = new Set<string>();
   const batch: number[] = [];
   const single: number[] = [];
@@ -144,38 +197,54 @@ function writeOutcomes(store: Store, params: FinalizeParams, now: number): Array
     named.add(item.id);
   });
   if (batch.length >= 2) {
-    const bound = batch.map((i) => {
-      const item = items[i] as FinalizeItem & { kind: 'complete' };
-      return [item.id, item.attempt, item.leaseToken, item.result];
-    });
-    const updated = store.conn.stmt(COMPLETE_MANY).all({ ...retention, items: JSON.stringify(bound), now }) as EventRow[];
-    const byId = new Map(updated.map((row) => [row.id, row]));
-    for (const i of batch) rows[i] = byId.get(items[i]!.id);
+    const removeFirst = removedFirst.get(store) === true;
+    const kept = (list: FinalizeItem[]) => completeKept(store, list, retention, now);
+    const removed = (list: FinalizeItem[]) => removeCompleted(store, list);
+    const [first, second] = removeFirst ? [removed, kept] : [kept, removed];
+    const completes = batch.map((i) => items[i]!);
+    const firstRows = first(completes);
+    const unmatched = completes.filter((item) => !firstRows.has(item.id));
+    const secondRows = unmatched.length > 0 ? second(unmatched) : new Map<string, EventRow>();
+    for (const i of batch) {
+      const { id } = items[i]!;
+      written[i] = firstRows.get(id) ?? secondRows.get(id) ?? missOutcome(store, id);
+    }
+    const removedCount = removeFirst ? firstRows.size : secondRows.size;
+    const keptCount = removeFirst ? secondRows.size : firstRows.size;
+    removedFirst.set(store, removedCount > keptCount);
   } else {
     single.push(...batch);
     single.sort((a, b) => a - b);
   }
   for (const i of single) {
     const item = items[i]!;
-    rows[i] = store.conn.stmt(SQL[item.kind]).get({
-      ...actionParams(item),
-      ...retention,
-      id: item.id,
-      attempt: item.attempt,
-      leaseToken: item.leaseToken,
-      now,
-    }) as EventRow | undefined;
+    const fence = { id: item.id, attempt: item.attempt, leaseToken: item.leaseToken };
+    const update = () => store.conn.stmt(SQL[item.kind]).get({ ...actionParams(item), ...retention, ...fence, now }) as EventRow | undefined;
+    let row: EventRow | undefined;
+    if (item.kind !== 'complete') row = update();
+    else {
+      const remove = () => {
+        const removed = store.conn.stmt(REMOVE_COMPLETED_ONE).get(fence) as EventRow | undefined;
+        return removed && { ...removed, state: 'completed' as const };
+      };
+      const removeFirst = removedFirst.get(store) === true;
+      const removedRow = removeFirst ? remove() : undefined;
+      const updatedRow = removedRow === undefined ? update() : undefined;
+      row = removedRow ?? updatedRow ?? (removeFirst ? undefined : remove());
+      if (row !== undefined) removedFirst.set(store, updatedRow === undefined);
+    }
+    written[i] = row ?? missOutcome(store, item.id);
   }
-  return rows;
+  return written;
 }
 
 export function finalizeJobs(store: Store, params: FinalizeParams): LeaseOutcome[] {
   const now = nowMs(params.now);
   return store.write((events) => {
-    const rows = writeOutcomes(store, params, now);
+    const written = writeOutcomes(store, params, now);
     return params.items.map((item, i): LeaseOutcome => {
-      const row = rows[i];
-      if (row === undefined) return missOutcome(store, item.id);
+      const row = written[i]!;
+      if (typeof row === 'string') return row;
       if (row.state === 'cancelled') events.push(jobEvent('cancelled', row, now, undefined));
       else events.push(jobEvent(EVENT_TYPE[item.kind], row, now, actionEventData(item)));
       return 'ok';

@@ -19,7 +19,13 @@ export interface SqliteBackendOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a write waits for another connection's lock before failing. Default 5000. */
   busyTimeoutMs?: number;
-  /** How often commits of other processes are checked (`PRAGMA data_version`). Default 50. */
+  /**
+   * How often commits of other processes are checked (`PRAGMA data_version`), while someone is
+   * subscribed. Default 50: their events arrive 25 ms late on average. 50 is the smallest
+   * interval found to keep an idle process under 0.5 % of a core: measured on a 2-vCPU VM over
+   * 10 s, 0.4 % at 50 ms, 0.6 % at 40, 1.4 % at 10, 1.9 % at 5 (0.03 % not polling). The cost is
+   * the timer waking the process (~100 µs each there), not the check itself (~2 µs).
+   */
   eventPollMs?: number;
   /** Apply pending migrations when the backend is constructed. Default false (core calls migrate()). */
   autoMigrate?: boolean;

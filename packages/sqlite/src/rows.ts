@@ -58,29 +58,30 @@ export interface JobRow {
   expires_at: number | null;
 }
 
-/** What a claim's UPDATE … RETURNING yields. */
+/**
+ * What a claim's UPDATE … RETURNING yields, read in raw mode (one array per row, no per-row
+ * object): `ClaimRow` names the columns by position. The queue and the lease expiry are the
+ * claim's own parameters, so they are not returned.
+ */
 export const CLAIM_COLUMNS =
-  'seq, id, queue, name, payload, priority, attempt, max_retries, lease_token, lease_expires_at, timeout_ms, ' +
-  'backoff, round, progress, created_at, run_at';
+  'seq, id, name, payload, priority, attempt, max_retries, lease_token, timeout_ms, backoff, round, progress, created_at, run_at';
 
-export interface ClaimRow {
-  seq: number;
-  id: string;
-  queue: string;
-  name: string;
-  payload: string;
-  priority: number;
-  attempt: number;
-  max_retries: number;
-  lease_token: string;
-  lease_expires_at: number;
-  timeout_ms: number | null;
-  backoff: string | null;
-  round: number;
-  progress: string | null;
-  created_at: number;
-  run_at: number;
-}
+export type ClaimRow = [
+  seq: number,
+  id: string,
+  name: string,
+  payload: string,
+  priority: number,
+  attempt: number,
+  maxRetries: number,
+  leaseToken: string,
+  timeoutMs: number | null,
+  backoff: string | null,
+  round: number,
+  progress: string | null,
+  createdAt: number,
+  runAt: number,
+];
 
 /** The columns an event is built from (what writes RETURN). */
 export interface EventRow {
@@ -125,24 +126,30 @@ export function toJobRecord(row: JobRow): JobRecord {
   };
 }
 
-export function toClaimedJob(row: ClaimRow): ClaimedJob {
+export function toClaimedJob(row: ClaimRow, queue: string, leaseExpiresAt: number): ClaimedJob {
+  const [, id, name, payload, priority, attempt, maxRetries, leaseToken, timeoutMs, backoff, round, progress, createdAt, runAt] = row;
   return {
-    id: row.id,
-    attempt: row.attempt,
-    leaseToken: row.lease_token,
-    queue: row.queue,
-    name: row.name,
-    payload: JSON.parse(row.payload),
-    priority: row.priority,
-    maxRetries: row.max_retries,
-    leaseExpiresAt: new Date(row.lease_expires_at),
-    timeoutMs: row.timeout_ms,
-    backoff: parseStoredJson(row.backoff) as BackoffSpec | null,
-    round: row.round,
-    progress: parseStoredJson(row.progress),
-    createdAt: new Date(row.created_at),
-    runAt: new Date(row.run_at),
+    id,
+    attempt,
+    leaseToken,
+    queue,
+    name,
+    payload: JSON.parse(payload),
+    priority,
+    maxRetries,
+    leaseExpiresAt: new Date(leaseExpiresAt),
+    timeoutMs,
+    backoff: parseStoredJson(backoff) as BackoffSpec | null,
+    round,
+    progress: parseStoredJson(progress),
+    createdAt: new Date(createdAt),
+    runAt: new Date(runAt),
   };
+}
+
+/** Claim order (priority, run_at, seq) of ClaimRows: RETURNING's own order is unspecified. */
+export function byClaimOrder(a: ClaimRow, b: ClaimRow): number {
+  return a[4] - b[4] || a[13] - b[13] || a[0] - b[0];
 }
 
 /** A job event for the row's state after the change; `data` only when given (already small). */

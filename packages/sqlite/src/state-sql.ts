@@ -42,8 +42,14 @@ export const KEEP_COMPLETED = 'coalesce(completed_keep_ms, @completedMs)';
 export const KEEP_DEAD = 'coalesce(dead_keep_ms, @deadMs)';
 export const KEEP_CANCELLED = '@cancelledMs';
 
+export interface RetentionParams {
+  completedMs: number | null;
+  deadMs: number | null;
+  cancelledMs: number | null;
+}
+
 /** Named parameters for the KEEP_* fragments. */
-export function retentionParams(retention: RetentionDefaults): { completedMs: number | null; deadMs: number | null; cancelledMs: number | null } {
+export function retentionParams(retention: RetentionDefaults): RetentionParams {
   return { completedMs: retention.completedMs, deadMs: retention.deadMs, cancelledMs: retention.cancelledMs };
 }
 

@@ -1,8 +1,9 @@
 /**
- * finalizeJobs writes the completions of a batch with one statement (UPDATE … FROM json_each)
- * and the other actions one by one. Differential test: a random batch (duplicates, stale
- * tokens, wrong attempts, unknown ids, every action kind, several items per job) gives the
- * same outcomes, the same rows and the same events as the same items finalized one at a time.
+ * finalizeJobs writes the completions of a batch with one statement (UPDATE … FROM json_each,
+ * then one DELETE for the jobs removed on completion) and the other actions one by one.
+ * Differential test: a random batch (duplicates, stale tokens, wrong attempts, unknown ids, every
+ * action kind, several items per job, jobs removed on completion) gives the same outcomes, the
+ * same rows and the same events as the same items finalized one at a time.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -72,7 +73,15 @@ test('a batch of outcomes answers, writes and publishes exactly as the same item
       const { backend, cleanup }: { backend: SqliteBackend; cleanup: () => Promise<void> } = await makeTestBackend();
       try {
         const ids = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
-        await backend.insertJobs({ jobs: ids.map((id) => jobInsert(id, 'q')), now });
+        // Every third job is removed on completion (completedKeepMs 0).
+        const removeOnComplete = { completedKeepMs: 0, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null };
+        await backend.insertJobs({ jobs: ids.map((id, i) => jobInsert(id, 'q', i % 3 === 2 ? { retention: removeOnComplete } : {})), now });
+        if (round % 2 === 1) {
+          // Completions of removed jobs first: the next batch tries REMOVE_COMPLETED before COMPLETE_MANY.
+          await backend.insertJobs({ jobs: ['p0', 'p1'].map((id) => jobInsert(id, 'prime', { retention: removeOnComplete })), now });
+          const primed = await backend.claimJobs({ queue: 'prime', workerId: 'w', limit: 2, leaseMs: 30_000, now });
+          await backend.finalizeJobs({ items: primed.map((job) => ({ ...job, kind: 'complete' as const, result: null })), retention: keepAll, now });
+        }
         const claimed = await backend.claimJobs({ queue: 'q', workerId: 'w', limit: JOBS, leaseMs: 30_000, now });
         claimed.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
         if (round % 4 === 0) await backend.cancelJobs({ ids: [ids[0]!, ids[1]!], retention: keepAll, now }); // cancel requested: retry/snooze/release end cancelled

@@ -20,16 +20,25 @@ export async function plansOf(backend: SqliteBackend, path: string, action: () =
   const original = conn.stmt;
   conn.stmt = (sql: string): Stmt => {
     const statement = original.call(conn, sql);
-    return new Proxy(statement, {
+    const proxy: Stmt = new Proxy(statement, {
       get(target, key) {
         const value = Reflect.get(target, key, target) as unknown;
-        if (typeof value !== 'function' || !['all', 'get', 'run', 'iterate'].includes(String(key))) return value;
+        if (typeof value !== 'function') return value;
+        const method = value as (...a: unknown[]) => unknown;
+        if (!['all', 'get', 'run', 'iterate'].includes(String(key))) {
+          // Modes (raw, pluck, …) return the statement itself: keep handing out the proxy.
+          return (...args: unknown[]) => {
+            const result = method.apply(target, args);
+            return result === target ? proxy : result;
+          };
+        }
         return (...args: unknown[]) => {
           calls.push({ sql, args });
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
+          return method.apply(target, args);
         };
       },
     });
+    return proxy;
   };
   try {
     await action();

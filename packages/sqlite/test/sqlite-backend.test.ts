@@ -22,7 +22,7 @@ import {
 } from '@spindle/core';
 import { readFileSync } from 'node:fs';
 import { Connection } from '../src/connection.js';
-import { EventHub } from '../src/events.js';
+import { decodeOutbox, encodeOutbox, EventHub } from '../src/events.js';
 import { SqliteBackend } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { createStore, type Store } from '../src/tx.js';
@@ -384,6 +384,53 @@ describe('job path', () => {
     }
   });
 
+  test('removal on completion: a complete of a job with completedKeepMs 0 deletes its row, fenced, batched or alone', async () => {
+    const { backend, path, cleanup } = await makeTestBackend();
+    const raw = new Database(path, { readonly: true });
+    try {
+      const now = new Date('2030-01-01T00:00:00Z');
+      const remove = { completedKeepMs: 0, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null };
+      await backend.insertJobs({ jobs: [job('r1', { retention: remove }), job('k1'), job('r2', { retention: remove }), job('r3', { retention: remove })], now });
+      const claimed = await backend.claimJobs({ queue: 'q', workerId: 'w', limit: 10, leaseMs: 30_000, now });
+      const lease = (id: string) => claimed.find((c) => c.id === id)!;
+      const events: SpindleEvent[] = [];
+      backend.subscribe((batch) => events.push(...batch));
+      const complete = (id: string, result: string | null, token = lease(id).leaseToken) =>
+        ({ id, attempt: lease(id).attempt, leaseToken: token, kind: 'complete', result }) as const;
+      // Batched (several completions of distinct jobs): a stale token is fenced out, the row stays.
+      const batched = await backend.finalizeJobs({
+        items: [complete('r1', '{"n":1}'), complete('k1', null), complete('r2', null, '0'.repeat(32))],
+        retention: keepAll,
+        now,
+      });
+      assert.deepEqual(batched, ['ok', 'ok', 'lease_lost']);
+      assert.equal(await backend.getJob('r1'), null);
+      assert.equal((await backend.getJob('k1'))?.state, 'completed');
+      assert.equal((await backend.getJob('r2'))?.state, 'running');
+      // Alone; then any later write for the attempt finds no row.
+      assert.deepEqual(await backend.finalizeJobs({ items: [complete('r2', '"done"')], retention: keepAll, now }), ['ok']);
+      assert.deepEqual(await backend.finalizeJobs({ items: [complete('r2', null)], retention: keepAll, now }), ['not_found']);
+      assert.deepEqual(await backend.extendLeases({ leases: [lease('r1')], leaseMs: 1000, now }), [{ outcome: 'not_found', cancelRequested: false }]);
+      // A batch naming a job twice: removed by the first item, the second is not_found; an earlier miss of it is lease_lost.
+      const r3 = lease('r3');
+      const twice = await backend.finalizeJobs({
+        items: [{ ...r3, attempt: 9, kind: 'retry', error: { attempt: 1, round: 0, kind: 'error', name: 'E', message: 'm', at: 0 }, delayMs: 0 }, complete('r3', null), { ...r3, kind: 'release' }],
+        retention: keepAll,
+        now,
+      });
+      assert.deepEqual(twice, ['lease_lost', 'ok', 'not_found']);
+      assert.deepEqual(raw.prepare('SELECT id FROM spindle_jobs ORDER BY id').pluck().all(), ['k1']);
+      await tick();
+      assert.deepEqual(
+        events.map((e) => e.type === 'completed' && [e.jobId, e.state, e.attempt, e.data]),
+        [['r1', 'completed', 1, { n: 1 }], ['k1', 'completed', 1, undefined], ['r2', 'completed', 1, 'done'], ['r3', 'completed', 1, undefined]],
+      );
+    } finally {
+      raw.close();
+      await cleanup();
+    }
+  });
+
   test('a failed batch rolls back entirely and publishes nothing', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
@@ -452,6 +499,26 @@ describe('events', () => {
       await b.close();
       await cleanup();
     }
+  });
+
+  test('the outbox body: runs of like job events are compact, everything round-trips, the first format still reads', () => {
+    const at = 1_900_000_000_000;
+    const added = (i: number, extra: object = {}) => ({ type: 'added', jobId: `job-${i}`, queue: 'q', name: 'task', state: 'queued', attempt: 0, at, ...extra });
+    const events = [
+      ...Array.from({ length: 1000 }, (_, i) => added(i)),
+      added(1000, { state: 'scheduled' }),
+      added(1001, { name: 'other', state: 'scheduled' }),
+      { type: 'completed', jobId: 'c', queue: 'q', name: 'task', state: 'completed', attempt: 2, at, data: { ok: true } },
+      { type: 'completed', jobId: 'd', queue: 'q', name: 'task', state: 'completed', attempt: 2, at, data: null },
+      { type: 'paused', queue: 'q', at },
+      added(1002),
+      added(1003, { at: at + 1 }),
+    ] as SpindleEvent[];
+    const body = encodeOutbox(events);
+    assert.ok(body.length < 1000 * 16, `${body.length} bytes`);
+    assert.deepEqual(decodeOutbox(body), events);
+    assert.deepEqual(decodeOutbox(JSON.stringify(events)), events);
+    assert.throws(() => decodeOutbox('{"v":3,"e":[]}'), /unknown outbox body format/);
   });
 
   test('pruning keeps the newest outbox row so sequence numbers never go backwards', async () => {

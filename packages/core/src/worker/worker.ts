@@ -345,16 +345,19 @@ export class Worker<P = unknown, R = unknown> {
     });
   }
 
+  /** Resolves when no execution is left, or at `deadline` (the timer's firing is the deadline:
+   *  timers may fire a millisecond before `Date.now()` reaches it, so it is not re-checked). */
   private waitForExecutions(deadline: number): Promise<void> {
     return new Promise((resolve) => {
-      const check = () => {
-        if (this.executions.size === 0 || Date.now() >= deadline) {
-          clearTimeout(timer);
-          this.settledWaiters.delete(check);
-          resolve();
-        }
+      const done = () => {
+        clearTimeout(timer);
+        this.settledWaiters.delete(check);
+        resolve();
       };
-      const timer = setTimeout(check, Math.max(0, deadline - Date.now()));
+      const check = () => {
+        if (this.executions.size === 0) done();
+      };
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       this.settledWaiters.add(check);
       check();
     });
