@@ -6,8 +6,10 @@
  * Invariants:
  * - A job-changing statement carries its own NOTIFY (see sql.ts), so other processes hear of
  *   the change exactly when it commits.
- * - Local subscribers get the statement's events (the rows' `ev` column, in row order) only
- *   after it committed, and never for statements run in a caller's transaction.
+ * - Local subscribers get the statement's events only after it committed, and never for
+ *   statements run in a caller's transaction. `changeJobs` reads them from the rows' `ev` and
+ *   `at` columns (in row order); the hot paths (insert, claim, finalize, progress) build them
+ *   from plain columns instead and call `ctx.events.publishLocal` themselves.
  */
 import type pg from 'pg';
 import type { Db, Row } from './db.js';
@@ -30,7 +32,7 @@ export interface ChangeOptions {
   relaxed?: boolean;
 }
 
-/** Runs a job-changing statement (with its NOTIFY tail) and delivers its events locally. */
+/** Runs a job-changing statement (with its NOTIFY tail) and delivers its events (`ev`, `at`) locally. */
 export async function changeJobs(ctx: Ctx, operation: string, config: pg.QueryConfig, options: ChangeOptions = {}): Promise<Row[]> {
   const rows = await ctx.db.query(operation, config, options);
   if (!options.client) ctx.events.publishLocal(eventsOf(rows));

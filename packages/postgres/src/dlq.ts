@@ -25,7 +25,7 @@ import {
 import { changeJobs, type Ctx } from './context.js';
 import { pgErrorCode } from './db.js';
 import { filterConditions, whereClause } from './filters.js';
-import { jobEventSql, notifyCtes, nowSql, NOTIFIED, Params, recheckStateSql } from './sql.js';
+import { clockCte, jobEventSql, notifyCtes, nowSql, NOTIFIED, Params, recheckStateSql } from './sql.js';
 
 const UNIQUE_VIOLATION = '23505';
 /** The compare-and-set recheck of replay, purge and resolve (see recheckStateSql). */
@@ -75,11 +75,11 @@ export async function dlqGroups(ctx: Ctx, params: { filter?: JobFilter; limit?: 
 
 function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
   const { jobs } = ctx.names;
-  const now = nowSql(p.add(params.now ?? null));
+  const clock = clockCte(p.add(params.now ?? null));
   const where = selection(params, p);
   const toQueue = p.add(params.toQueue ?? null);
   const payload = p.add(params.payload ?? null);
-  return `WITH clock AS (SELECT ${now} AS now),
+  return `WITH ${clock},
   selected AS MATERIALIZED (
     SELECT j.id, j.seq, j.unique_key, coalesce(${toQueue}::text, j.queue) AS target
     FROM ${jobs} j ${where}
@@ -100,9 +100,9 @@ function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
       expires_at = NULL, result = NULL, cancel_requested = false
     FROM clock c
     WHERE j.id = ANY(ARRAY(SELECT id FROM movable)) AND ${DEAD}
-    RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'replayed'`, job: 'j', at: 'c.now' })} AS ev
-  ), ${notifyCtes('out', p.add(ctx.names.channel), p.add(ctx.events.origin))}
-  SELECT s.id, o.id IS NOT NULL AS replayed, o.ev, ${NOTIFIED} AS notified
+    RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'replayed'`, job: 'j' })} AS ev, c.at
+  ), ${notifyCtes('out', p.add(ctx.names.channel), p.add(ctx.events.prefix), '(SELECT at FROM clock)')}
+  SELECT s.id, o.id IS NOT NULL AS replayed, o.ev, o.at, ${NOTIFIED} AS notified
   FROM selected s LEFT JOIN out o ON o.id = s.id
   ORDER BY s.seq`;
 }

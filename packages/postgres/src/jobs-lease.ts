@@ -14,31 +14,35 @@
  * - Heartbeats and progress are fenced on (id, attempt, lease_token, state = 'running'); the
  *   outcome of each item is decided by joining on that full fence, so a stale duplicate of a
  *   live lease in the same batch still answers `lease_lost`. Whether a failed item's job exists
- *   is looked up for failed items only (CASE), one primary-key probe each.
+ *   is looked up for failed items only (CASE), one primary-key probe each. Their UPDATEs find
+ *   rows by `id = ANY($ids)` as well as by the join, so they probe the primary key even with a
+ *   plan made on stale statistics (which otherwise scanned the whole table).
+ * - Local events are built in JS from the returned columns (claim: the claimed rows; progress:
+ *   the item and the row's queue and name), equal to what the NOTIFY carries.
  * - All three are relaxed-durability writes (docs/decisions/0007): they run on Db's relaxed pool
  *   (`synchronous_commit = off`), with their NOTIFY in the same statement as always. A lost
  *   claim leaves the job queued and fences the worker off; a lost heartbeat makes the lease look
  *   older; a lost progress value is cosmetic.
  */
 import {
-  eventData,
   type ClaimedJob,
   type ClaimParams,
   type ExtendLeasesParams,
   type ExtendOutcome,
+  type JobEvent,
   type LeaseOutcome,
   type ProgressParams,
 } from '@spindle/core';
-import { changeJobs, type Ctx } from './context.js';
-import { eventsOf } from './events.js';
+import type { Ctx } from './context.js';
+import { eventDataOf, jobEvent } from './events.js';
 import { claimColumns, compareSeq, rowToClaimedJob } from './rows.js';
-import { foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql } from './sql.js';
+import { clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql } from './sql.js';
 import type { Row } from './db.js';
 
 /** The fence's state condition (see recheckStateSql). */
 const RUNNING = recheckStateSql('j.state', ['running']);
 
-const claimSql = perSchema(({ jobs, queues }) => `WITH clock AS (SELECT ${nowSql('$1')} AS now),
+const claimSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$1')},
   candidates AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j
     WHERE j.state = 'queued' AND j.queue = $2
@@ -53,10 +57,9 @@ const claimSql = perSchema(({ jobs, queues }) => `WITH clock AS (SELECT ${nowSql
       cancel_requested = false
     FROM clock c
     WHERE j.id = ANY(ARRAY(SELECT id FROM candidates)) AND ${recheckStateSql('j.state', ['queued'])}
-    RETURNING ${claimColumns('j')}, j.seq AS ord,
-      ${jobEventSql({ type: `'started'`, job: 'j', at: 'c.now' })} AS ev
-  ), ${notifyCtes('out', '$6', '$7')}
-  SELECT out.*, ${NOTIFIED} AS notified FROM out`);
+    RETURNING ${claimColumns('j')}, j.seq AS ord, c.at, ${jobEventSql({ type: `'started'`, job: 'j' })} AS ev
+  ), ${notifyCtes('out', '$6', '$7', '(SELECT at FROM clock)')}
+  SELECT ${claimColumns()}, at, ${NOTIFIED} AS notified FROM out`);
 
 export async function claimJobs(ctx: Ctx, params: ClaimParams): Promise<ClaimedJob[]> {
   ctx.db.assertOpen();
@@ -66,12 +69,17 @@ export async function claimJobs(ctx: Ctx, params: ClaimParams): Promise<ClaimedJ
     {
       name: ctx.names.statement('claim'),
       text: claimSql(ctx.names),
-      values: [params.now ?? null, params.queue, params.limit, params.leaseMs, params.workerId, ctx.names.channel, ctx.events.origin],
+      values: [params.now ?? null, params.queue, params.limit, params.leaseMs, params.workerId, ctx.names.channel, ctx.events.prefix],
     },
     { relaxed: true },
   );
   rows.sort(claimOrder);
-  ctx.events.publishLocal(eventsOf(rows));
+  if (ctx.events.hasListeners && rows.length > 0) {
+    const at = Number(rows[0]!.at);
+    ctx.events.publishLocal(
+      rows.map((r) => jobEvent('started', r.id as string, r.queue as string, r.name as string, 'running', r.attempt as number, at)),
+    );
+  }
   return rows.map(rowToClaimedJob);
 }
 
@@ -89,7 +97,7 @@ const extendSql = perSchema(({ jobs }) => `WITH clock AS (SELECT ${nowSql('$1')}
   ), upd AS (
     UPDATE ${jobs} j SET lease_expires_at = c.now + ${msSql('$5::float8')}
     FROM input i, clock c
-    WHERE j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND ${RUNNING}
+    WHERE j.id = ANY($2::text[]) AND j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND ${RUNNING}
     RETURNING j.id, j.attempt, j.lease_token, j.cancel_requested
   )
   SELECT i.ord, u.id IS NOT NULL AS ok, coalesce(u.cancel_requested, false) AS cancel_requested,
@@ -122,20 +130,19 @@ export async function extendLeases(ctx: Ctx, params: ExtendLeasesParams): Promis
   }));
 }
 
-const progressSql = perSchema(({ jobs }) => `WITH clock AS (SELECT ${nowSql('$1')} AS now),
+const progressSql = perSchema(({ jobs }) => `WITH ${clockCte('$1')},
   input AS (
-    SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[])
+    SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::json[])
       WITH ORDINALITY AS t(id, attempt, token, progress, data, ord)
   ), out AS (
     UPDATE ${jobs} j SET progress = i.progress
-    FROM input i, clock c
-    WHERE j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND ${RUNNING}
-    RETURNING i.ord, ${jobEventSql({ type: `'progress'`, job: 'j', at: 'c.now', data: 'i.data' })} AS ev
-  ), ${notifyCtes('out', '$7', '$8')}
-  SELECT i.ord, i.id, i.attempt, i.token, o.ord IS NOT NULL AS ok,
-    CASE WHEN o.ord IS NULL THEN ${foundSql(jobs, 'i.id')} END AS found, o.ev, ${NOTIFIED} AS notified
-  FROM input i LEFT JOIN out o ON o.ord = i.ord
-  ORDER BY i.ord`);
+    FROM input i
+    WHERE j.id = ANY($2::text[]) AND j.id = i.id AND j.attempt = i.attempt AND j.lease_token = i.token AND ${RUNNING}
+    RETURNING i.ord, j.queue, j.name, ${jobEventSql({ type: `'progress'`, job: 'j', data: 'i.data' })} AS ev
+  ), ${notifyCtes('out', '$7', '$8', '(SELECT at FROM clock)')}
+  SELECT i.ord::int AS ord, o.queue, o.name, CASE WHEN o.ord IS NULL THEN ${foundSql(jobs, 'i.id')} END AS found,
+    (SELECT at FROM clock) AS at, ${NOTIFIED} AS notified
+  FROM input i LEFT JOIN out o ON o.ord = i.ord`);
 
 export async function updateProgress(ctx: Ctx, params: ProgressParams): Promise<LeaseOutcome[]> {
   ctx.db.assertOpen();
@@ -144,8 +151,8 @@ export async function updateProgress(ctx: Ctx, params: ProgressParams): Promise<
   const latest = new Map<string, (typeof params.items)[number]>();
   for (const item of params.items) latest.set(JSON.stringify([item.id, item.attempt, item.leaseToken]), item);
   const items = [...latest.values()];
-  const rows = await changeJobs(
-    ctx,
+  const data = eventDataOf(items.map((i) => i.progress));
+  const rows = await ctx.db.query(
     'updateProgress',
     {
       name: ctx.names.statement('progress'),
@@ -156,16 +163,32 @@ export async function updateProgress(ctx: Ctx, params: ProgressParams): Promise<
         items.map((i) => i.attempt),
         items.map((i) => i.leaseToken),
         items.map((i) => i.progress),
-        items.map((i) => (eventData(i.progress) === undefined ? null : i.progress)),
+        data.texts,
         ctx.names.channel,
-        ctx.events.origin,
+        ctx.events.prefix,
       ],
     },
     { relaxed: true },
   );
-  const outcomeOf = new Map<string, LeaseOutcome>();
+  const outcomes = new Array<LeaseOutcome>(items.length);
+  const changed = new Array<Row | undefined>(items.length);
   for (const r of rows) {
-    outcomeOf.set(JSON.stringify([r.id, r.attempt, r.token]), r.ok ? 'ok' : r.found ? 'lease_lost' : 'not_found');
+    const k = (r.ord as number) - 1;
+    if (r.queue != null) {
+      outcomes[k] = 'ok';
+      changed[k] = r;
+    } else outcomes[k] = r.found ? 'lease_lost' : 'not_found';
   }
+  if (ctx.events.hasListeners) {
+    const events: JobEvent[] = [];
+    items.forEach((item, k) => {
+      const r = changed[k];
+      if (!r) return;
+      events.push(jobEvent('progress', item.id, r.queue as string, r.name as string, 'running', item.attempt, Number(r.at), data.values[k]));
+    });
+    ctx.events.publishLocal(events);
+  }
+  const outcomeOf = new Map<string, LeaseOutcome>();
+  items.forEach((i, k) => outcomeOf.set(JSON.stringify([i.id, i.attempt, i.leaseToken]), outcomes[k]!));
   return params.items.map((i) => outcomeOf.get(JSON.stringify([i.id, i.attempt, i.leaseToken]))!);
 }

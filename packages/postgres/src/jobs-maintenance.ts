@@ -16,13 +16,13 @@
  */
 import { MAX_ERRORS_KEPT, type PromoteResult, type PruneParams, type RescueParams, type RescueResult } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
-import { appendErrorSql, epochMsSql, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
+import { appendErrorSql, clockCte, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
 
 export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Date }): Promise<PromoteResult> {
   ctx.db.assertOpen();
   if (params.limit <= 0) return { promoted: 0, queues: [] };
   const { jobs } = ctx.names;
-  const text = `WITH clock AS (SELECT ${nowSql('$1')} AS now),
+  const text = `WITH ${clockCte('$1')},
   due AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j
     WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= ${nowSql('$1')}
@@ -32,13 +32,13 @@ export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Da
     UPDATE ${jobs} j SET state = 'queued'
     FROM clock c
     WHERE j.id = ANY(ARRAY(SELECT id FROM due)) AND ${recheckStateSql('j.state', ['scheduled', 'retrying'])} AND j.run_at <= c.now
-    RETURNING j.queue, j.seq AS ord, ${jobEventSql({ type: `'promoted'`, job: 'j', at: 'c.now' })} AS ev
-  ), ${notifyCtes('out', '$3', '$4')}
-  SELECT queue, ev, ${NOTIFIED} AS notified FROM out ORDER BY ord`;
+    RETURNING j.queue, j.seq AS ord, ${jobEventSql({ type: `'promoted'`, job: 'j' })} AS ev, c.at
+  ), ${notifyCtes('out', '$3', '$4', '(SELECT at FROM clock)')}
+  SELECT queue, ev, at, ${NOTIFIED} AS notified FROM out ORDER BY ord`;
   const rows = await changeJobs(ctx, 'promoteDueJobs', {
     name: ctx.names.statement('promote'),
     text,
-    values: [params.now ?? null, params.limit, ctx.names.channel, ctx.events.origin],
+    values: [params.now ?? null, params.limit, ctx.names.channel, ctx.events.prefix],
   });
   return { promoted: rows.length, queues: [...new Set(rows.map((r) => r.queue as string))].sort() };
 }
@@ -61,8 +61,8 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
   const next = `(CASE WHEN j.cancel_requested THEN 'cancelled' WHEN j.attempt >= j.max_retries + 1 THEN 'dead' ELSE 'queued' END)`;
   const message = `'lease expired: worker ' || coalesce(j.worker_id, 'unknown') || ' stopped renewing it'`;
   const error = `jsonb_build_object('kind', 'lease_expired', 'name', 'LeaseExpired', 'message', ${message},
-      'workerId', j.worker_id, 'attempt', j.attempt, 'round', j.round, 'at', ${epochMsSql('c.now')})`;
-  const text = `WITH clock AS (SELECT ${nowSql('$1')} AS now),
+      'workerId', j.worker_id, 'attempt', j.attempt, 'round', j.round, 'at', c.at)`;
+  const text = `WITH ${clockCte('$1')},
   expired AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j
     WHERE j.state = 'running' AND j.lease_expires_at < ${nowSql('$1')}
@@ -88,11 +88,10 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
     RETURNING j.id, j.state, j.seq AS ord, ${jobEventSql({
       type: `'rescued'`,
       job: 'j',
-      at: 'c.now',
-      data: `jsonb_build_object('message', ${message}, 'kind', 'lease_expired')`,
-    })} AS ev
-  ), ${notifyCtes('out', '$6', '$7')}
-  SELECT id, state, ev, ${NOTIFIED} AS notified FROM out ORDER BY ord`;
+      data: `json_build_object('message', ${message}, 'kind', 'lease_expired')`,
+    })} AS ev, c.at
+  ), ${notifyCtes('out', '$6', '$7', '(SELECT at FROM clock)')}
+  SELECT id, state, ev, at, ${NOTIFIED} AS notified FROM out ORDER BY ord`;
   const rows = await changeJobs(ctx, 'rescueExpiredLeases', {
     name: ctx.names.statement('rescue'),
     text,
@@ -103,7 +102,7 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
       params.retention.cancelledMs,
       params.retention.deadMs,
       ctx.names.channel,
-      ctx.events.origin,
+      ctx.events.prefix,
     ],
   });
   for (const row of rows) {

@@ -99,11 +99,11 @@ async function setPaused(ctx: Ctx, queue: string, paused: boolean): Promise<void
     text: `WITH out AS (
       INSERT INTO ${queues} AS q (name, paused, updated_at) VALUES ($1, $2, now())
       ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = EXCLUDED.updated_at
-      RETURNING 1 AS ord, jsonb_build_object('type', CASE WHEN q.paused THEN 'paused' ELSE 'resumed' END,
-        'queue', q.name, 'at', ${epochMsSql('q.updated_at')}) AS ev
-    ), ${notifyCtes('out', '$3', '$4')}
-    SELECT ev, ${NOTIFIED} AS notified FROM out`,
-    values: [queue, paused, ctx.names.channel, ctx.events.origin],
+      RETURNING 1 AS ord, json_build_array(CASE WHEN q.paused THEN 'paused' ELSE 'resumed' END, q.name)::text AS ev,
+        ${epochMsSql('q.updated_at')} AS at
+    ), ${notifyCtes('out', '$3', '$4', '(SELECT at FROM out)')}
+    SELECT ev, at, ${NOTIFIED} AS notified FROM out`,
+    values: [queue, paused, ctx.names.channel, ctx.events.prefix],
   });
 }
 

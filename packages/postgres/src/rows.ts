@@ -32,11 +32,12 @@ export function jobColumns(alias?: string): string {
   return alias ? RECORD_COLUMNS.map((c) => `${alias}.${c}`).join(', ') : RECORD_COLUMNS.join(', ');
 }
 
-/** The columns `rowToClaimedJob` needs (qualified by `alias`). */
-export function claimColumns(alias: string): string {
-  return ['id', 'seq', 'attempt', 'lease_token', 'queue', 'name', 'payload', 'priority', 'max_retries',
-    'lease_expires_at', 'timeout_ms', 'backoff', 'round', 'progress', 'created_at', 'run_at']
-    .map((c) => `${alias}.${c}`).join(', ');
+const CLAIM_COLUMNS = ['id', 'seq', 'attempt', 'lease_token', 'queue', 'name', 'payload', 'priority', 'max_retries',
+  'lease_expires_at', 'timeout_ms', 'backoff', 'round', 'progress', 'created_at', 'run_at'];
+
+/** The columns `rowToClaimedJob` needs (qualified by `alias` when given). */
+export function claimColumns(alias?: string): string {
+  return alias ? CLAIM_COLUMNS.map((c) => `${alias}.${c}`).join(', ') : CLAIM_COLUMNS.join(', ');
 }
 
 function str(value: unknown): string | null {

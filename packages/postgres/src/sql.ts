@@ -1,22 +1,26 @@
 /**
  * SQL fragments every operation shares: the clock, millisecond intervals, retention expiry,
- * error-history append, the jsonb shape of a job event, and the NOTIFY tail that publishes an
+ * error-history append, the wire format of a job event, and the NOTIFY tail that publishes an
  * operation's events inside the operation's own statement.
  *
  * Invariants:
  * - Fragments only ever interpolate other fragments, column names and `$n` placeholders;
  *   values are bound by the caller.
- * - Event publishing: a statement that changes jobs exposes a CTE with columns `ev` (jsonb, the
- *   event, NULL for none) and `ord` (delivery order); `notifyCtes()` turns it into one
- *   `pg_notify` call per chunk, and the final SELECT must reference `NOTIFIED` so that the
- *   chunks are actually evaluated. NOTIFY is transactional: listeners see it only on commit.
- * - A NOTIFY payload stays below 7,000 bytes: events are grouped by a running byte sum
- *   (`CHUNK_BYTES`), and an event's `data` is dropped when larger than `MAX_DATA_BYTES`, so one
- *   chunk is at most CHUNK_BYTES + one event + the envelope.
+ * - Event publishing: a statement that changes jobs exposes a CTE with columns `ev` (the event
+ *   in the wire format of events.ts, JSON text, NULL for none) and `ord` (delivery order);
+ *   `notifyCtes()` turns it into `pg_notify` calls, and the final SELECT must reference
+ *   `NOTIFIED` so that they are actually evaluated. NOTIFY is transactional: listeners see it
+ *   only on commit. The statement's clock (`clockCte`) gives every event of it the same `at`.
+ * - A NOTIFY payload stays below 8,000 bytes (PostgreSQL's limit): a statement's events go out
+ *   in one payload when they total at most NOTIFY_BYTES; otherwise they are grouped by a running
+ *   byte sum (`CHUNK_BYTES`). An event's `data` is dropped when larger than `MAX_DATA_BYTES`, so
+ *   one chunk is at most CHUNK_BYTES + one event + the envelope.
  */
 import { JOB_STATES, ValidationError, type JobState } from '@spindle/core';
 import type { SchemaNames } from './config.js';
 
+/** Events of one statement up to this many bytes go out as one NOTIFY (no chunking). */
+export const NOTIFY_BYTES = 7000;
 /** Running-sum width of one NOTIFY chunk (see the bound above). */
 export const CHUNK_BYTES = 3500;
 /** Event `data` larger than this (UTF-8 bytes of its JSON) is left out of the event. */
@@ -55,40 +59,60 @@ export function appendErrorSql(errors: string, error: string, max: string): stri
           WITH ORDINALITY AS x(e, n) WHERE x.n > jsonb_array_length(${errors}) + 1 - ${max}::int) END`;
 }
 
+/**
+ * The clock of a statement as a CTE named `clock`: `now` (timestamptz; the injected time `param`,
+ * else the database clock) and `at`, its epoch milliseconds (bigint), the `at` of every event the
+ * statement publishes.
+ */
+export function clockCte(param: string): string {
+  return `clock AS (SELECT n.now, ${epochMsSql('n.now')} AS at FROM (SELECT ${nowSql(param)} AS now) n)`;
+}
+
 export interface JobEventSqlParts {
   /** SQL text expression of the event type. */
   type: string;
   /** Alias of the job row (after the change). */
   job: string;
-  /** timestamptz expression of the change time. */
-  at: string;
-  /** jsonb expression of `data`, SQL NULL for none. */
+  /** SQL text expression of the state after the change, when not the row's `state` (a deleted row). */
+  state?: string;
+  /** json expression of `data`, SQL NULL for none; left out when larger than MAX_DATA_BYTES. */
   data?: string;
 }
 
-/** The jsonb of one JobEvent built from a changed row (state and attempt after the change). */
+/**
+ * One job event in the wire format of events.ts (`[type, id, queue, name, state, attempt(, data)]`,
+ * as JSON text) built from a changed row (state and attempt after the change). The event's `at` is
+ * the statement's, carried once per NOTIFY payload.
+ */
 export function jobEventSql(parts: JobEventSqlParts): string {
   const j = parts.job;
-  const base = `jsonb_build_object('type', ${parts.type}, 'jobId', ${j}.id, 'queue', ${j}.queue, 'name', ${j}.name,
-    'state', ${j}.state, 'attempt', ${j}.attempt, 'at', ${epochMsSql(parts.at)})`;
-  if (!parts.data) return base;
+  const fields = `${parts.type}, ${j}.id, ${j}.queue, ${j}.name, ${parts.state ?? `${j}.state`}, ${j}.attempt`;
+  if (!parts.data) return `json_build_array(${fields})::text`;
   const d = parts.data;
-  return `(${base} || CASE WHEN ${d} IS NULL OR octet_length((${d})::text) > ${MAX_DATA_BYTES}
-    THEN '{}'::jsonb ELSE jsonb_build_object('data', ${d}) END)`;
+  return `(CASE WHEN ${d} IS NULL OR octet_length((${d})::text) > ${MAX_DATA_BYTES} THEN json_build_array(${fields})
+    ELSE json_build_array(${fields}, ${d}) END)::text`;
 }
 
 /**
- * CTEs `ev_chunks` and `notified` that publish the events of CTE `source` (columns ev, ord) on
- * channel `channel` with origin `origin` (both placeholders). Append after the source CTE.
+ * CTEs `ev_all` and `notified` that publish the events of CTE `source` (columns `ev`: wire-format
+ * JSON text or NULL for none, `ord`: delivery order) on channel `channel`. `prefix` is the
+ * payload's beginning up to its time (EventHub.prefix: `{"o":<origin>,"t":`), `at` an SQL
+ * expression of the events' epoch ms. Events totalling at most NOTIFY_BYTES go out in one
+ * NOTIFY, with no window function; larger batches are cut into chunks by a running byte sum.
  */
-export function notifyCtes(source: string, channel: string, origin: string): string {
-  return `ev_chunks AS (
-    SELECT ev, ord,
-      sum(octet_length(ev::text) + 2) OVER (ORDER BY ord ROWS UNBOUNDED PRECEDING) / ${CHUNK_BYTES} AS chunk
-    FROM ${source} WHERE ev IS NOT NULL
+export function notifyCtes(source: string, channel: string, prefix: string, at: string): string {
+  const payload = (events: string) => `${prefix}::text || ${at} || ',"c":[' || ${events} || ']}'`;
+  return `ev_all AS (
+    SELECT string_agg(ev, ',' ORDER BY ord) AS body, sum(octet_length(ev) + 1) AS bytes FROM ${source} WHERE ev IS NOT NULL
   ), notified AS (
-    SELECT pg_notify(${channel}, json_build_object('o', ${origin}::text, 'e', json_agg(ev ORDER BY ord))::text)
-    FROM ev_chunks GROUP BY chunk
+    SELECT pg_notify(${channel}, ${payload('body')}) FROM ev_all WHERE bytes <= ${NOTIFY_BYTES}
+    UNION ALL
+    SELECT pg_notify(${channel}, ${payload(`string_agg(ev, ',' ORDER BY ord)`)})
+    FROM (
+      SELECT ev, ord, sum(octet_length(ev) + 1) OVER (ORDER BY ord ROWS UNBOUNDED PRECEDING) / ${CHUNK_BYTES} AS chunk
+      FROM ${source} WHERE ev IS NOT NULL AND (SELECT bytes FROM ev_all) > ${NOTIFY_BYTES}
+    ) chunks
+    GROUP BY chunk
   )`;
 }
 

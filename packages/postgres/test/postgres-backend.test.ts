@@ -20,6 +20,7 @@ import {
 } from '@spindle/core';
 import { PostgresBackend } from '../src/index.js';
 import { relaxedClientConfig } from '../src/db.js';
+import { EventHub } from '../src/events.js';
 import { dropSchema, makeTestBackend, makeTestBackendWith, randomSchema, TEST_PG_URL } from './helpers.js';
 
 const KEEP = { completedMs: null, cancelledMs: null, deadMs: null };
@@ -195,6 +196,56 @@ describe('jobs', () => {
       const record = await backend.getJob(j.id);
       assert.equal(record?.state, 'completed');
       assert.deepStrictEqual(record?.result, { done: true });
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('insert: a plain batch that meets an existing id is re-run with ON CONFLICT and answers every item exactly', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      const events: SpindleEvent[] = [];
+      backend.subscribe((e) => events.push(...e));
+      const first = job();
+      await backend.insertJobs({ jobs: [first] });
+      const [a, b] = [job(), job({ delayMs: 60_000 })];
+      assert.deepStrictEqual(await backend.insertJobs({ jobs: [a, { ...first, payload: '{"other":1}' }, b, a] }), [
+        { id: a.id, inserted: true, state: 'queued' },
+        { id: first.id, inserted: false, state: 'queued' },
+        { id: b.id, inserted: true, state: 'scheduled' },
+        { id: a.id, inserted: false, state: 'queued' },
+      ]);
+      assert.deepStrictEqual((await backend.getJob(first.id))?.payload, { n: Number(JSON.parse(first.payload).n) });
+      // The next batches skip the plain attempt for a while; outcomes stay the same.
+      const c = job();
+      assert.deepStrictEqual(await backend.insertJobs({ jobs: [c] }), [{ id: c.id, inserted: true, state: 'queued' }]);
+      await waitFor(() => events.length >= 4, 'added events');
+      await sleep(50);
+      assert.deepStrictEqual(events.map((e) => (e as JobEvent).jobId), [first.id, a.id, b.id, c.id], 'one added per inserted job');
+      assert.deepStrictEqual(events.map((e) => (e as JobEvent).state), ['queued', 'queued', 'scheduled', 'queued']);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('finalize: a lease repeated in one batch ends its attempt once (the repeat finds it ended, or removed)', async () => {
+    const { backend, cleanup } = await makeTestBackend();
+    try {
+      const kept = job();
+      const removed = job({ retention: { completedKeepMs: 0, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null } });
+      await backend.insertJobs({ jobs: [kept, removed] });
+      const claimed = await backend.claimJobs({ queue: 'pg-test', workerId: 'w', limit: 2, leaseMs: 30_000 });
+      assert.equal(claimed.length, 2);
+      const items = claimed.flatMap((c) => {
+        const item = { id: c.id, attempt: c.attempt, leaseToken: c.leaseToken, kind: 'complete' as const, result: null };
+        return [item, { ...item, result: '"again"' }];
+      });
+      const outcomes = await backend.finalizeJobs({ items, retention: KEEP });
+      const byId = new Map(claimed.map((c, k) => [c.id, outcomes.slice(2 * k, 2 * k + 2)]));
+      assert.deepStrictEqual(byId.get(kept.id), ['ok', 'lease_lost']);
+      assert.deepStrictEqual(byId.get(removed.id), ['ok', 'not_found']);
+      assert.equal((await backend.getJob(kept.id))?.result, null, 'the first item won');
+      assert.equal(await backend.getJob(removed.id), null);
     } finally {
       await cleanup();
     }
@@ -406,6 +457,86 @@ describe('events', () => {
       await b.close();
       await cleanup();
     }
+  });
+
+  it('delivers the same event objects locally and in another process, for every kind of change', { timeout: 30_000 }, async () => {
+    const { backend: a, schema, cleanup } = await makeTestBackend();
+    const b = sibling(schema);
+    try {
+      const local: SpindleEvent[] = [];
+      const remote: SpindleEvent[] = [];
+      a.subscribe((e) => local.push(...e));
+      b.subscribe((e) => remote.push(...e));
+      await b.whenListening();
+      const removeOnComplete = { completedKeepMs: 0, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null };
+      const [j1, j2, j3, j4] = [job({ name: 'one' }), job({ name: 'two' }), job({ delayMs: 60_000 }), job({ retention: removeOnComplete })];
+      await a.insertJobs({ jobs: [j1, j2, j3] });
+      await a.insertJobs({ jobs: [j4, j1] });
+      const claimed = await a.claimJobs({ queue: 'pg-test', workerId: 'w', limit: 3, leaseMs: 30_000 });
+      assert.equal(claimed.length, 3);
+      const lease = (id: string) => {
+        const c = claimed.find((x) => x.id === id)!;
+        return { id: c.id, attempt: c.attempt, leaseToken: c.leaseToken };
+      };
+      await a.updateProgress({ items: [{ ...lease(j1.id), progress: '{"pct":10}' }, { ...lease(j2.id), progress: JSON.stringify('x'.repeat(2_000)) }] });
+      const error = { attempt: 1, round: 0, kind: 'error' as const, name: 'Error', message: 'flaky', workerId: 'w', at: 1 };
+      await a.finalizeJobs({
+        items: [
+          { ...lease(j1.id), kind: 'complete', result: '{"r":1}' },
+          { ...lease(j2.id), kind: 'retry', error, delayMs: 5_000 },
+          { ...lease(j4.id), kind: 'complete', result: '"gone"' },
+        ],
+        retention: KEEP,
+      });
+      await a.cancelJobs({ ids: [j3.id], retention: KEEP });
+      await a.pauseQueue('pg-test');
+      await a.resumeQueue('pg-test');
+      await waitFor(() => remote.length >= local.length && local.length >= 14, 'all events in both processes');
+      await sleep(100);
+      assert.deepStrictEqual(remote, local);
+      const summary = local.map((e) => ('jobId' in e ? `${e.type}:${e.jobId}:${e.state}:${e.attempt}` : `${e.type}:${e.queue}`));
+      assert.deepStrictEqual(summary, [
+        `added:${j1.id}:queued:0`, `added:${j2.id}:queued:0`, `added:${j3.id}:scheduled:0`,
+        `added:${j4.id}:queued:0`,
+        ...claimed.map((c) => `started:${c.id}:running:1`),
+        `progress:${j1.id}:running:1`, `progress:${j2.id}:running:1`,
+        `completed:${j1.id}:completed:1`, `retrying:${j2.id}:retrying:1`, `completed:${j4.id}:completed:1`,
+        `cancelled:${j3.id}:cancelled:0`,
+        'paused:pg-test', 'resumed:pg-test',
+      ]);
+      const find = (type: string, id: string) => local.find((e) => e.type === type && 'jobId' in e && e.jobId === id) as JobEvent;
+      assert.deepStrictEqual(find('completed', j1.id), { ...find('completed', j1.id), name: 'one', queue: 'pg-test', data: { r: 1 } });
+      assert.deepStrictEqual(find('progress', j1.id).data, { pct: 10 });
+      assert.ok(!('data' in find('progress', j2.id)), 'data over 1 KiB is left out');
+      assert.ok(!('data' in find('started', j1.id)));
+      assert.deepStrictEqual(find('retrying', j2.id).data, { message: 'flaky', kind: 'error' });
+      assert.equal(find('completed', j4.id).data, 'gone');
+      for (const e of local) assert.ok(Number.isInteger(e.at) && Math.abs(e.at - Date.now()) < 60_000);
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+
+  it('reads payloads of the former object format, ignores its own, and drops malformed ones', () => {
+    const hub = new EventHub();
+    const got: SpindleEvent[] = [];
+    hub.subscribe((e) => got.push(...e));
+    const legacy = { type: 'added', jobId: 'x', queue: 'q', name: 'n', state: 'queued', attempt: 0, at: 5 };
+    hub.receive(JSON.stringify({ o: 'other', e: [legacy] }));
+    hub.receive(`${hub.prefix}7,"c":[["added","y","q","n","queued",0]]}`);
+    hub.receive('{"o":"other","t":9,"c":[["completed","z","q","n","completed",2,{"a":[1]}],["paused","q"],[1,2],"junk",["added"]]}');
+    hub.receive('{"o":"other","c":[["added","w","q","n","queued",0]]}');
+    hub.receive('not json');
+    hub.receive('null');
+    return new Promise<void>((resolve) => setImmediate(() => {
+      assert.deepStrictEqual(got, [
+        legacy,
+        { type: 'completed', jobId: 'z', queue: 'q', name: 'n', state: 'completed', attempt: 2, at: 9, data: { a: [1] } },
+        { type: 'paused', queue: 'q', at: 9 },
+      ]);
+      resolve();
+    }));
   });
 
   it('the listener reconnects after its connection is killed, and events flow again', { timeout: 30_000 }, async () => {

@@ -3,11 +3,28 @@
  * client's RetentionDefaults (-1/null = keep forever, 0 = prune at the next prune); pruneJobs
  * deletes expired finished jobs (at most `limit`), then trims per-queue keep-count rules keeping
  * the newest. Dead jobs are kept by default (nothing silently dropped); live jobs never pruned.
+ * Removal on completion: a `complete` of a job whose own completedKeepMs is 0
+ * (`removeOnComplete: true`) deletes it at once (outcome `ok`, event `completed` as usual);
+ * every other rule, the defaults' 0 included, sets `expiresAt` for the pruner.
  */
 import assert from 'node:assert/strict';
-import type { JobRetention, RetentionDefaults } from '@spindle/core';
+import type { ClaimedJob, JobEvent, JobRetention, RetentionDefaults } from '@spindle/core';
 import type { Suite } from '../suite.js';
-import { KEEP_FOREVER, NO_JOB_RETENTION, attemptError, claimOne, finalizeOne, insertAndClaim, insertMany, insertOne, mustGet } from './fixtures.js';
+import {
+  EventLog,
+  KEEP_FOREVER,
+  NO_JOB_RETENTION,
+  QUEUE,
+  WORKER,
+  attemptError,
+  claimOne,
+  finalizeOne,
+  insertAndClaim,
+  insertMany,
+  insertOne,
+  leaseOf,
+  mustGet,
+} from './fixtures.js';
 
 const YEAR_MS = 365 * 24 * 3_600_000;
 
@@ -17,12 +34,68 @@ function retention(overrides: Partial<JobRetention>): JobRetention {
 
 export function retentionTests(suite: Suite): void {
   suite.group('retention and pruneJobs', () => {
-    suite.test('prunes a completed job with completedKeepMs 0 at the next prune', async ({ backend, at }) => {
+    suite.test('removes a completed job with completedKeepMs 0 at completion, leaving nothing to prune', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { retention: retention({ completedKeepMs: 0 }) }, { now: at(0) });
-      await finalizeOne(backend, job, { kind: 'complete', result: null }, at(1_000), { completedMs: YEAR_MS, cancelledMs: null, deadMs: null });
-      assert.deepStrictEqual((await mustGet(backend, job.id)).expiresAt, at(1_000));
-      assert.equal(await backend.pruneJobs({ limit: 100, now: at(1_000) }), 1);
+      const defaults: RetentionDefaults = { completedMs: YEAR_MS, cancelledMs: null, deadMs: null };
+      assert.equal(await finalizeOne(backend, job, { kind: 'complete', result: null }, at(1_000), defaults), 'ok');
       assert.equal(await backend.getJob(job.id), null);
+      assert.equal(await backend.pruneJobs({ limit: 100, now: at(1_000) }), 0);
+      assert.deepStrictEqual(await backend.countJobs(), []);
+    });
+
+    suite.test('removal on completion publishes completed with its result; later writes of that attempt find no job', async ({ backend, at }) => {
+      const log = backend.subscribe ? new EventLog(backend) : null;
+      try {
+        const job = await insertAndClaim(backend, { name: 'ephemeral', retention: retention({ completedKeepMs: 0 }) }, { now: at(0) });
+        assert.equal(await finalizeOne(backend, job, { kind: 'complete', result: '{"url":"x"}' }, at(1)), 'ok');
+        assert.equal(await backend.getJob(job.id), null);
+        if (log) {
+          const event = await log.next('completed', (e) => e.type === 'completed' && 'jobId' in e && e.jobId === job.id);
+          const { at: when, ...fields } = event as JobEvent;
+          assert.deepStrictEqual(fields, {
+            type: 'completed', jobId: job.id, queue: QUEUE, name: 'ephemeral', state: 'completed', attempt: 1, data: { url: 'x' },
+          });
+          assert.equal(typeof when, 'number');
+        }
+        assert.equal(await finalizeOne(backend, job, { kind: 'complete', result: null }, at(2)), 'not_found', 'a stale second complete');
+        assert.deepStrictEqual(await backend.extendLeases({ leases: [leaseOf(job)], leaseMs: 1_000, now: at(2) }), [
+          { outcome: 'not_found', cancelRequested: false },
+        ]);
+        assert.deepStrictEqual(await backend.updateProgress({ items: [{ ...leaseOf(job), progress: '1' }], now: at(2) }), ['not_found']);
+      } finally {
+        log?.stop();
+      }
+    });
+
+    suite.test('removes on completion only completes of keep-0 jobs, within a mixed batch', async ({ backend, at }) => {
+      const zero = retention({ completedKeepMs: 0 });
+      const ids = await insertMany(backend, [{ retention: zero }, { retention: zero }, { retention: zero }, {}, { retention: zero }], at(0));
+      const claimed = await backend.claimJobs({ queue: QUEUE, workerId: WORKER, limit: 5, leaseMs: 30_000, now: at(0) });
+      assert.deepStrictEqual(claimed.map((c) => c.id), ids);
+      const [removed, dead, retried, kept, stale] = claimed as [ClaimedJob, ClaimedJob, ClaimedJob, ClaimedJob, ClaimedJob];
+      const error = attemptError({ at: at(1).getTime() });
+      const outcomes = await backend.finalizeJobs({
+        items: [
+          { ...leaseOf(removed), kind: 'complete', result: '1' },
+          { ...leaseOf(dead), kind: 'dead', error, reason: 'boom' },
+          { ...leaseOf(retried), kind: 'retry', error, delayMs: 5_000 },
+          { ...leaseOf(kept), kind: 'complete', result: '2' },
+          { ...leaseOf(stale), leaseToken: 'f'.repeat(32), kind: 'complete', result: null },
+        ],
+        // The defaults' completedMs 0 is a retention for the pruner, not a removal.
+        retention: { completedMs: 0, cancelledMs: null, deadMs: null },
+        now: at(1),
+      });
+      assert.deepStrictEqual(outcomes, ['ok', 'ok', 'ok', 'ok', 'lease_lost']);
+      assert.equal(await backend.getJob(removed.id), null);
+      assert.equal((await mustGet(backend, dead.id)).state, 'dead');
+      assert.equal((await mustGet(backend, retried.id)).state, 'retrying');
+      const completed = await mustGet(backend, kept.id);
+      assert.equal(completed.state, 'completed');
+      assert.deepStrictEqual(completed.expiresAt, at(1));
+      assert.equal((await mustGet(backend, stale.id)).state, 'running');
+      assert.equal(await backend.pruneJobs({ limit: 100, now: at(1) }), 1);
+      assert.equal(await backend.getJob(kept.id), null);
     });
 
     suite.test('keeps a completed job with completedKeepMs -1 forever, whatever the defaults say', async ({ backend, at }) => {

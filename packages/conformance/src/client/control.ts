@@ -159,14 +159,14 @@ export function controlTests(factory: BackendFactory): void {
         assert.deepEqual(started, [ids[0]], 'buffered jobs never started');
       }));
 
-    it('removes completed jobs per removeOnComplete once the pruner runs', () =>
+    it('removes completed jobs per removeOnComplete (true: at completion), keeps them per removeOnComplete: false', () =>
       withClient(factory, async (client) => {
         const q = client.queue('ephemeral');
         const gone = await q.add('x', {}, { removeOnComplete: true });
         const kept = await q.add('x', {}, { removeOnComplete: false });
         q.process(async () => 'ok');
         await waitFor(async () => (await client.getJob(kept.id))?.state === 'completed', 'kept completes');
-        await waitFor(async () => (await client.getJob(gone.id)) === null, 'removed job pruned');
+        await waitFor(async () => (await client.getJob(gone.id)) === null, 'removed job gone');
         assert.equal((await client.getJob(kept.id))?.expiresAt, null);
       }));
 
