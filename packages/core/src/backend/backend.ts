@@ -85,7 +85,23 @@ export interface InsertJobsParams {
    * transaction. The jobs then exist if and only if that transaction commits.
    */
   transaction?: unknown;
+  /**
+   * Direct dispatch: an idle worker in this process takes new jobs as they are inserted, saving
+   * the claim round trip (the embedded latency path). For each entry, up to `limit` of the jobs
+   * inserted by this call into `queue` that are due now (not delayed), in input order, are
+   * inserted already claimed — `state = 'running'`, `attempt = 1`, a fresh lease for `workerId`
+   * of `leaseMs` — provided the queue is not paused. Never used with `transaction`.
+   */
+  dispatch?: DispatchRequest[];
   now?: Date;
+}
+
+export interface DispatchRequest {
+  queue: string;
+  workerId: string;
+  leaseMs: number;
+  /** 1..1000 */
+  limit: number;
 }
 
 /**
@@ -97,6 +113,8 @@ export interface InsertOutcome {
   id: string;
   inserted: boolean;
   state: JobState;
+  /** Set when the job was inserted already claimed (`dispatch`); `state` is then `running`. */
+  claimed?: ClaimedJob;
 }
 
 export interface ClaimParams {
