@@ -11,14 +11,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Backend, CancelOutcome, InsertOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
+import type { Backend, CancelOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
 import type { JobRecord } from './job/types.js';
 import { ClosedError, ValidationError } from './errors.js';
 import { EventHub, type ClientEventMap, type ClientEventName } from './events.js';
 import { JOB_STATES, type JobState } from './job/types.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { Dlq } from './dlq.js';
-import { GroupCommit } from './group-commit.js';
+import { Enqueuer } from './enqueuer.js';
 import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
@@ -83,11 +83,8 @@ export class Client {
   private starting: Promise<void> | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  /**
-   * Enqueues are group-committed: `add` calls made while an insert is in flight go together in
-   * the next one (one transaction), and each call still resolves only after its jobs commit.
-   */
-  private readonly inserts: GroupCommit<JobInsert[], InsertOutcome[]>;
+  /** Group-committed enqueues with direct dispatch to idle local workers (enqueuer.ts). */
+  private readonly inserts: Enqueuer;
 
   constructor(options: ClientOptions) {
     const issues = new Issues();
@@ -122,18 +119,7 @@ export class Client {
     this.logger = options.logger ?? consoleLogger;
     this.hub = new EventHub(this.logger);
     this.dlq = new Dlq(this);
-    this.inserts = new GroupCommit({
-      name: 'enqueue',
-      maxBatch: 5000,
-      weight: (jobs) => jobs.length,
-      onFailure: 'reject',
-      logger: this.logger,
-      write: async (calls) => {
-        const outcomes = await this.run((b) => b.insertJobs({ jobs: calls.flat() }));
-        let offset = 0;
-        return calls.map((jobs) => outcomes.slice(offset, (offset += jobs.length)));
-      },
-    });
+    this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger });
   }
 
   /** Creates a client and starts it (migrations, events, maintenance). */

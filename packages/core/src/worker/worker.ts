@@ -59,6 +59,11 @@ export class Worker<P = unknown, R = unknown> {
   private slotsInUse = 0;
   /** Claimed ahead of free slots (`prefetch`), not started yet; their leases are kept alive. */
   private readonly buffer: ClaimedJob[] = [];
+  /**
+   * The last claim found the queue empty and no event since said otherwise: this worker may take
+   * jobs inserted by its own process directly (direct dispatch, see `dispatchSlots`).
+   */
+  private drained = false;
   /** Group-commits attempt outcomes (fenced; retried until written, as a retry is harmless). */
   private readonly completer: GroupCommit<FinalizeItem, LeaseOutcome>;
   private readonly leases: LeaseKeeper;
@@ -144,7 +149,39 @@ export class Worker<P = unknown, R = unknown> {
       return;
     }
     if (event.type === 'cancel_requested') this.onCancelRequested(event.jobId);
-    else if (event.state === 'queued') this.wake();
+    else if (event.state === 'queued') {
+      this.drained = false; // queued work exists (possibly older or more urgent): claim, don't take dispatches
+      this.wake();
+    }
+  }
+
+  /**
+   * How many jobs this worker can take by direct dispatch right now: its free slots, when it is
+   * idle on an empty queue (the last claim came back short) with nothing buffered. Jobs its own
+   * process inserts then skip the claim round trip without overtaking anything queued earlier.
+   */
+  dispatchSlots(): number {
+    if (this.state !== 'running' || !this.drained || this.buffer.length > 0) return 0;
+    return Math.max(0, this.opts.concurrency - this.slotsInUse);
+  }
+
+  /** The lease length this worker claims with (dispatched jobs get the same). */
+  get leaseMs(): number {
+    return this.opts.leaseMs;
+  }
+
+  /** Takes jobs inserted already claimed for this worker (direct dispatch). */
+  accept(jobs: ClaimedJob[]): void {
+    if (this.state !== 'running') {
+      // Closed meanwhile: give them straight back (fenced release).
+      for (const job of jobs) {
+        void this.completer.submit({ id: job.id, attempt: job.attempt, leaseToken: job.leaseToken, kind: 'release' }).catch(() => undefined);
+      }
+      return;
+    }
+    for (const job of jobs) this.leases.track(job);
+    this.buffer.push(...jobs);
+    this.dispatch();
   }
 
   private wake(): void {
@@ -193,6 +230,7 @@ export class Worker<P = unknown, R = unknown> {
         continue;
       }
       this.wakeFlag = false;
+      this.drained = false;
       const limit = Math.min(free, this.opts.batchSize);
       let jobs: ClaimedJob[];
       try {
@@ -210,6 +248,7 @@ export class Worker<P = unknown, R = unknown> {
         this.buffer.push(job);
       }
       this.dispatch();
+      this.drained = jobs.length < limit && !this.wakeFlag;
       if (jobs.length < limit && !this.wakeFlag && this.state === 'running') await this.pause(this.opts.pollIntervalMs);
     }
   }
