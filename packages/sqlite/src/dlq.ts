@@ -47,7 +47,7 @@ export function dlqGroups(store: Store, params?: { filter?: JobFilter; limit?: n
           GROUP BY queue, coalesce(failure_reason, '')) AS g
     JOIN spindle_jobs AS j ON j.seq = g.sampleSeq
     ORDER BY g.count DESC, g.lastFailedAt DESC, g.queue, g.reason
-    LIMIT @limit`;
+    LIMIT @limit + 0`;
   const rows = store.conn.stmt(sql).all({ ...where.params, limit: params?.limit ?? -1 }) as Array<
     Omit<DlqGroup, 'firstFailedAt' | 'lastFailedAt'> & { firstFailedAt: number; lastFailedAt: number }
   >;

@@ -34,7 +34,7 @@ const DUE = "state IN ('scheduled', 'retrying')";
 
 const PROMOTE = `UPDATE spindle_jobs SET state = 'queued'
   WHERE seq IN (SELECT seq FROM spindle_jobs INDEXED BY spindle_jobs_due_idx
-                WHERE ${DUE} AND run_at <= @now ORDER BY run_at LIMIT @limit)
+                WHERE ${DUE} AND run_at <= @now ORDER BY run_at LIMIT @limit + 0)
     AND ${DUE} AND run_at <= @now
   RETURNING ${EVENT_COLUMNS}`;
 
@@ -78,7 +78,7 @@ const RESCUE = `UPDATE spindle_jobs SET
                       WHEN ${EXHAUSTED} THEN ${expiresAt(KEEP_DEAD)} ELSE expires_at END,
     ${CLEAR_LEASE}
   WHERE seq IN (SELECT seq FROM spindle_jobs INDEXED BY spindle_jobs_lease_idx
-                WHERE ${EXPIRED} ORDER BY lease_expires_at LIMIT @limit)
+                WHERE ${EXPIRED} ORDER BY lease_expires_at LIMIT @limit + 0)
     AND ${EXPIRED}
   RETURNING ${EVENT_COLUMNS}, worker_id AS workerId`;
 
@@ -101,7 +101,7 @@ export function rescueExpiredLeases(store: Store, params: RescueParams): RescueR
 }
 
 const PRUNE_EXPIRED = `DELETE FROM spindle_jobs WHERE seq IN (
-  SELECT seq FROM spindle_jobs WHERE expires_at IS NOT NULL AND expires_at <= @now ORDER BY expires_at LIMIT @limit)`;
+  SELECT seq FROM spindle_jobs WHERE expires_at IS NOT NULL AND expires_at <= @now ORDER BY expires_at LIMIT @limit + 0)`;
 
 // Per (queue, state): rank finished jobs newest first (finished_at, then seq) and delete those
 // ranked beyond their keep count. Only queues that have a count rule are ranked. One branch per
@@ -120,7 +120,7 @@ const PRUNE_BY_COUNT = `DELETE FROM spindle_jobs WHERE seq IN (
   ${rankedBeyondKeep('completed')}
   UNION ALL
   ${rankedBeyondKeep('dead')}
-  LIMIT @limit)`;
+  LIMIT @limit + 0)`;
 
 export function pruneJobs(store: Store, params: PruneParams): number {
   const now = nowMs(params.now);

@@ -47,7 +47,7 @@ export function listJobs(store: Store, params: ListJobsParams): JobPage {
     bound.cursor = seq > MAX_SEQ ? MAX_SEQ : seq; // beyond any rowid: same page as the maximum
   }
   const direction = newest ? 'DESC' : 'ASC';
-  const sql = `SELECT ${JOB_COLUMNS} FROM spindle_jobs WHERE seq IN (${selectSeqs(where, direction)}) ORDER BY seq ${direction} LIMIT @limit`;
+  const sql = `SELECT ${JOB_COLUMNS} FROM spindle_jobs WHERE seq IN (${selectSeqs(where, direction)}) ORDER BY seq ${direction} LIMIT @limit + 0`;
   const rows = store.conn.stmt(sql).all(bound) as JobRow[];
   const more = rows.length > params.limit;
   if (more) rows.length = params.limit;

@@ -17,17 +17,26 @@
  *   only, FULL restored right after): losing one to a power failure is a case the design already
  *   handles — a lost claim leaves the job queued and the worker's later writes fail their fence,
  *   a lost heartbeat makes the lease look older, a lost progress value is cosmetic.
+ * - Direct dispatch (`insertJobs({ dispatch })`, the embedded latency path): the jobs a request
+ *   takes are inserted already running, written as a claim writes them, in the insert's own
+ *   transaction and at its durability (one commit instead of an insert's and a claim's). A call
+ *   without `dispatch` takes the plain insert path, untouched.
  */
+import { randomFillSync } from 'node:crypto';
 import {
   eventData,
+  parseStoredJson,
+  type BackoffSpec,
   type CancelJobsParams,
   type CancelOutcome,
   type ClaimedJob,
   type ClaimParams,
+  type DispatchRequest,
   type ExtendLeasesParams,
   type ExtendOutcome,
   type InsertJobsParams,
   type InsertOutcome,
+  type JobInsert,
   type JobState,
   type LeaseOutcome,
   type ProgressParams,
@@ -51,6 +60,7 @@ const FIND_LIVE_UNIQUE = `SELECT id, state FROM spindle_jobs
 const EXISTS = 'SELECT 1 FROM spindle_jobs WHERE id = ?';
 
 export function insertJobs(store: Store, params: InsertJobsParams): InsertOutcome[] {
+  if (params.dispatch !== undefined && params.dispatch.length > 0) return insertDispatching(store, params, params.dispatch);
   const now = nowMs(params.now);
   return store.write((events) => {
     const { conn } = store;
@@ -86,13 +96,174 @@ export function insertJobs(store: Store, params: InsertJobsParams): InsertOutcom
         outcomes[i] = { id: job.id, inserted: true, state };
         continue;
       }
-      // A duplicate (the rare path): name the job it collided with, by id first.
-      const existing = (conn.stmt(FIND_BY_ID).get(job.id) ??
-        (job.uniqueKey === null ? undefined : conn.stmt(FIND_LIVE_UNIQUE).get(job.queue, job.uniqueKey))) as
-        | { id: string; state: JobState }
-        | undefined;
-      if (existing === undefined) throw new Error(`insert of job ${job.id} conflicted with neither its id nor its unique key`);
-      outcomes[i] = { id: existing.id, inserted: false, state: existing.state };
+      outcomes[i] = duplicateOutcome(store, job);
+    }
+    return outcomes;
+  });
+}
+
+/** A duplicate (the rare path): the outcome naming the job it collided with, by id first. */
+function duplicateOutcome(store: Store, job: JobInsert): InsertOutcome {
+  const { conn } = store;
+  const existing = (conn.stmt(FIND_BY_ID).get(job.id) ??
+    (job.uniqueKey === null ? undefined : conn.stmt(FIND_LIVE_UNIQUE).get(job.queue, job.uniqueKey))) as
+    | { id: string; state: JobState }
+    | undefined;
+  if (existing === undefined) throw new Error(`insert of job ${job.id} conflicted with neither its id nor its unique key`);
+  return { id: existing.id, inserted: false, state: existing.state };
+}
+
+/**
+ * A due job inserted already claimed (direct dispatch), as claimJobs would leave it: running,
+ * attempt 1, a fresh token, lease until now + leaseMs, started now, the worker, no cancel request.
+ * One INSERT rather than a queued INSERT plus an UPDATE by seq: measured cheaper for a 1-job batch
+ * (in memory ~25 µs vs ~33 µs per call), and the row is written once.
+ */
+const INSERT_RUNNING_JOB = `INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
+    backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count,
+    attempt, lease_token, lease_expires_at, started_at, worker_id)
+  VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+  ON CONFLICT DO NOTHING`;
+const QUEUE_PAUSED = 'SELECT 1 FROM spindle_queues WHERE name = ? AND paused = 1';
+
+/**
+ * A fresh lease token, as a claim makes it (`lower(hex(randomblob(16)))`: 128 random bits, hex),
+ * drawn in JS because the ClaimedJob needs it without reading the row back. Taken from a pool
+ * refilled from the CSPRNG 256 tokens at a time: `randomBytes(16)` per token cost ~6 µs here,
+ * a quarter of a whole 1-job dispatching insert (the pool: ~0.4 µs).
+ */
+const TOKEN_BYTES = 16;
+const tokenPool = Buffer.alloc(TOKEN_BYTES * 256);
+let tokenOffset = tokenPool.length;
+
+function newLeaseToken(): string {
+  if (tokenOffset === tokenPool.length) {
+    randomFillSync(tokenPool);
+    tokenOffset = 0;
+  }
+  const token = tokenPool.toString('hex', tokenOffset, tokenOffset + TOKEN_BYTES);
+  tokenOffset += TOKEN_BYTES;
+  return token;
+}
+
+/** A dispatch request's budget within one insertJobs call. */
+interface DispatchSlot {
+  request: DispatchRequest;
+  /** Jobs it may still take. */
+  left: number;
+  /** Read once, at the first job that could be dispatched: the queue is paused. */
+  paused: boolean | undefined;
+  leaseExpiresAt: number;
+}
+
+/**
+ * insertJobs with `dispatch` (the path of a process whose worker is idle; the plain path above
+ * stays as it is for bulk inserts). In the same transaction, a job that is due now, new, of a
+ * queue with a request that has budget left and is not paused, is inserted directly as running
+ * (INSERT_RUNNING_JOB) with its ClaimedJob built from the insert itself; every other job goes in
+ * exactly as on the plain path. The first request naming a queue wins. Durability is the insert's
+ * (FULL when configured): the dispatched jobs are new jobs first of all.
+ */
+function insertDispatching(store: Store, params: InsertJobsParams, requests: DispatchRequest[]): InsertOutcome[] {
+  const now = nowMs(params.now);
+  const slots = new Map<string, DispatchSlot>();
+  for (const request of requests) {
+    if (!slots.has(request.queue)) {
+      slots.set(request.queue, { request, left: request.limit, paused: undefined, leaseExpiresAt: now + request.leaseMs });
+    }
+  }
+  return store.write((events) => {
+    const { conn } = store;
+    const { jobs } = params;
+    const outcomes = new Array<InsertOutcome>(jobs.length);
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
+      const requested = job.runAt !== null ? job.runAt.getTime() : job.delayMs !== null ? now + job.delayMs : now;
+      const state: JobState = requested > now ? 'scheduled' : 'queued';
+      const runAt = state === 'scheduled' || job.runAt !== null ? requested : now;
+      const backoff = job.backoff === null ? null : JSON.stringify(job.backoff);
+      const { retention } = job;
+      const slot = state === 'queued' ? slots.get(job.queue) : undefined;
+      if (slot !== undefined && slot.left > 0) {
+        slot.paused ??= conn.stmt(QUEUE_PAUSED).get(job.queue) !== undefined;
+        if (!slot.paused) {
+          const { workerId } = slot.request;
+          const leaseToken = newLeaseToken();
+          const { changes } = conn.stmt(INSERT_RUNNING_JOB).run(
+            job.id,
+            job.queue,
+            job.name,
+            job.payload,
+            job.priority,
+            job.maxRetries,
+            job.uniqueKey,
+            job.timeoutMs,
+            backoff,
+            now,
+            runAt,
+            retention.completedKeepMs,
+            retention.completedKeepCount,
+            retention.deadKeepMs,
+            retention.deadKeepCount,
+            leaseToken,
+            slot.leaseExpiresAt,
+            now,
+            workerId,
+          );
+          if (changes === 0) {
+            outcomes[i] = duplicateOutcome(store, job);
+            continue;
+          }
+          slot.left -= 1;
+          const claimed: ClaimedJob = {
+            id: job.id,
+            attempt: 1,
+            leaseToken,
+            queue: job.queue,
+            name: job.name,
+            payload: JSON.parse(job.payload),
+            priority: job.priority,
+            maxRetries: job.maxRetries,
+            leaseExpiresAt: new Date(slot.leaseExpiresAt),
+            timeoutMs: job.timeoutMs,
+            backoff: parseStoredJson(backoff) as BackoffSpec | null,
+            round: 0,
+            progress: null,
+            createdAt: new Date(now),
+            runAt: new Date(runAt),
+          };
+          events.push(
+            { type: 'added', jobId: job.id, queue: job.queue, name: job.name, state: 'running', attempt: 1, at: now },
+            { type: 'started', jobId: job.id, queue: job.queue, name: job.name, state: 'running', attempt: 1, at: now },
+          );
+          outcomes[i] = { id: job.id, inserted: true, state: 'running', claimed };
+          continue;
+        }
+      }
+      const { changes } = conn.stmt(INSERT_JOB).run(
+        job.id,
+        job.queue,
+        job.name,
+        job.payload,
+        state,
+        job.priority,
+        job.maxRetries,
+        job.uniqueKey,
+        job.timeoutMs,
+        backoff,
+        now,
+        runAt,
+        retention.completedKeepMs,
+        retention.completedKeepCount,
+        retention.deadKeepMs,
+        retention.deadKeepCount,
+      );
+      if (changes > 0) {
+        events.push({ type: 'added', jobId: job.id, queue: job.queue, name: job.name, state, attempt: 0, at: now });
+        outcomes[i] = { id: job.id, inserted: true, state };
+      } else {
+        outcomes[i] = duplicateOutcome(store, job);
+      }
     }
     return outcomes;
   });
@@ -106,7 +277,7 @@ const CLAIM = `UPDATE spindle_jobs
     WHERE queue = @queue AND state = 'queued'
       AND NOT EXISTS (SELECT 1 FROM spindle_queues WHERE name = @queue AND paused = 1)
     ORDER BY priority, run_at, seq
-    LIMIT @limit)
+    LIMIT @limit + 0)
   AND state = 'queued'
   RETURNING ${CLAIM_COLUMNS}`;
 

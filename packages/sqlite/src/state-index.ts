@@ -140,7 +140,7 @@ export interface Selection {
  */
 export function selectSeqs(selection: Selection, direction: 'ASC' | 'DESC'): string {
   const limited = (from: string, conditions: string[]): string =>
-    `SELECT seq FROM ${from} ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')} `}ORDER BY seq ${direction} LIMIT @limit`;
+    `SELECT seq FROM ${from} ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')} `}ORDER BY seq ${direction} LIMIT @limit + 0`;
   const { states, clauses } = selection;
   if (states === null) return limited('spindle_jobs', clauses);
   const normalized = normalizeStates(states);
@@ -150,7 +150,7 @@ export function selectSeqs(selection: Selection, direction: 'ASC' | 'DESC'): str
   const perQueue = (state: JobState): boolean => stateAccess(state).index?.shape === 'queue-seq' && !selection.hasQueue;
   const only = normalized.length === 1 ? normalized[0] : undefined;
   if (only !== undefined && !perQueue(only)) return stateBranch(only);
-  return `${normalized.map((state) => `SELECT seq FROM (${stateBranch(state)})`).join(' UNION ALL ')} ORDER BY seq ${direction} LIMIT @limit`;
+  return `${normalized.map((state) => `SELECT seq FROM (${stateBranch(state)})`).join(' UNION ALL ')} ORDER BY seq ${direction} LIMIT @limit + 0`;
 
   function stateBranch(state: JobState): string {
     const { where, index } = stateAccess(state);

@@ -7,6 +7,7 @@ import { describe } from 'node:test';
 import { createSuite, type ConformanceOptions } from '../suite.js';
 import { cancelTests } from './cancel.js';
 import { claimTests } from './claim.js';
+import { dispatchTests } from './dispatch.js';
 import { dlqTests } from './dlq.js';
 import { eventTests } from './events.js';
 import { finalizeTests } from './finalize.js';
@@ -21,6 +22,7 @@ export function runBackendConformance(options: ConformanceOptions): void {
     const suite = createSuite(options);
     insertTests(suite);
     claimTests(suite);
+    dispatchTests(suite);
     leaseTests(suite);
     finalizeTests(suite);
     cancelTests(suite);

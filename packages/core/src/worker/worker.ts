@@ -91,7 +91,8 @@ export class Worker<P = unknown, R = unknown> {
       maxBatch: 500,
       onFailure: 'retry',
       logger: ctx.logger,
-      onWritten: () => this.wake(),
+      // A worker held back by its outcome backlog resumes claiming — unless the queue is empty.
+      onWritten: () => this.wakeIfWork(),
     });
     this.leases = new LeaseKeeper({
       backend: ctx.backend,
@@ -145,7 +146,10 @@ export class Worker<P = unknown, R = unknown> {
   private onEvent(event: SpindleEvent): void {
     if (event.queue !== this.queue) return;
     if (!('jobId' in event)) {
-      if (event.type === 'resumed') this.wake();
+      if (event.type === 'resumed') {
+        this.drained = false;
+        this.wake();
+      }
       return;
     }
     if (event.type === 'cancel_requested') this.onCancelRequested(event.jobId);
@@ -187,6 +191,11 @@ export class Worker<P = unknown, R = unknown> {
   private wake(): void {
     this.wakeFlag = true;
     this.wakeWaiter?.();
+  }
+
+  /** A freed slot or a written outcome only matters if the queue had work at the last claim. */
+  private wakeIfWork(): void {
+    if (!this.drained) this.wake();
   }
 
   private pause(ms: number): Promise<void> {
@@ -332,7 +341,7 @@ export class Worker<P = unknown, R = unknown> {
     exec.finished = true;
     this.slotsInUse -= 1;
     this.dispatch();
-    this.wake();
+    this.wakeIfWork();
     if (exec.leaseLost) {
       this.forget(exec);
       return;
