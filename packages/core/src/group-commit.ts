@@ -1,7 +1,6 @@
 /**
  * Group commit: callers submit items one by one; the batcher writes everything submitted while
- * the previous write was in flight as the next single write. An idle system pays one event-loop
- * turn of delay; a busy one pays one database transaction per batch instead of one per item.
+ * the previous write was in flight as the next single write. An idle system pays no I/O wait; a busy one pays one database transaction per batch instead of one per item.
  * Used for job outcomes (the worker's completer) and for enqueues (concurrent `add` calls
  * become one multi-row insert).
  *
@@ -87,7 +86,10 @@ export class GroupCommit<I, O> {
   }
 
   private async drain(): Promise<void> {
-    await new Promise<void>((r) => setImmediate(r));
+    // Let the items submitted by the current run of callbacks join this batch: a nextTick runs
+    // after the pending promise callbacks (e.g. a burst of handler completions), without waiting
+    // for the event loop's I/O phase as setImmediate would.
+    await new Promise<void>((r) => process.nextTick(r));
     let failures = 0;
     while (this.queue.length > 0 && !this.abandoned) {
       const batch = this.takeBatch();

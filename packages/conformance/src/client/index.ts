@@ -4,6 +4,7 @@
  */
 import { controlTests } from './control.js';
 import { dlqTests } from './dlq.js';
+import { dispatchTests } from './dispatch.js';
 import { fencingTests } from './fencing.js';
 import type { BackendFactory } from './harness.js';
 import { lifecycleTests } from './lifecycle.js';
@@ -17,5 +18,6 @@ export function runClientConformance(factory: BackendFactory): void {
   controlTests(factory);
   fencingTests(factory);
   dlqTests(factory);
+  dispatchTests(factory);
   reviewTests(factory);
 }
