@@ -19,6 +19,7 @@ import { JOB_STATES, type JobState } from './job/types.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { Dlq } from './dlq.js';
 import { Enqueuer } from './enqueuer.js';
+import { JobAdmin } from './job-admin.js';
 import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
@@ -26,6 +27,16 @@ import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type Mainte
 import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
 import { Worker, type JobHandler } from './worker/worker.js';
 import { checkCloseOptions, type WorkerOptions } from './worker/options.js';
+import type { IdempotencyClaim, StatsRow, WorkerInfo } from './backend/stores.js';
+import {
+  checkTelemetry,
+  clientClaimKeyParams,
+  clientListWorkersParams,
+  clientReadStatsParams,
+  resolveTelemetry,
+  Telemetry,
+  type TelemetryOptions,
+} from './telemetry/telemetry.js';
 
 export interface RetentionOptions {
   /** Keep completed jobs this long (default 24 h); null keeps them forever. */
@@ -53,6 +64,12 @@ export interface ClientOptions {
   logger?: Logger;
   /** Close the backend in close() (default true). */
   closeBackend?: boolean;
+  /**
+   * The worker registry heartbeat and the throughput counters of this client, and the limits
+   * the maintenance leader prunes those stores by (telemetry/telemetry.ts). false: this client
+   * reports nothing (the limits keep their defaults). Default true.
+   */
+  telemetry?: boolean | TelemetryOptions;
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -71,6 +88,8 @@ function checkMaintenance(issues: Issues, value: unknown): void {
 export class Client {
   readonly backend: Backend;
   readonly dlq: Dlq;
+  /** Operator actions on given jobs: retry, promote, delete, edit the payload (job-admin.ts). */
+  readonly jobs: JobAdmin;
   readonly maxPayloadBytes: number;
   readonly retention: RetentionDefaults;
   readonly logger: Logger;
@@ -85,11 +104,13 @@ export class Client {
   private closing: Promise<void> | null = null;
   /** Group-committed enqueues with direct dispatch to idle local workers (enqueuer.ts). */
   private readonly inserts: Enqueuer;
+  /** Worker registry heartbeat and throughput counters (telemetry/). */
+  private readonly telemetry: Telemetry;
 
   constructor(options: ClientOptions) {
     const issues = new Issues();
     if (!checkPlainObject(issues, 'options', options)) issues.throwIfAny();
-    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend']);
+    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend', 'telemetry']);
     if (!options.backend || typeof options.backend.claimJobs !== 'function') issues.add('backend', 'must be a Spindle backend (e.g. new SqliteBackend({ path }))');
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     checkInt(issues, 'maxPayloadBytes', maxPayloadBytes, 1, 16 * 1024 * 1024);
@@ -100,6 +121,7 @@ export class Client {
       if (v !== undefined && v !== null) checkInt(issues, `retention.${key}`, v, 0, 100 * 365 * DAY);
     }
     checkMaintenance(issues, options.maintenance);
+    checkTelemetry(issues, options.telemetry);
     for (const key of ['autoMigrate', 'closeBackend'] as const) {
       if (options[key] !== undefined && typeof options[key] !== 'boolean') issues.add(key, 'must be a boolean');
     }
@@ -119,7 +141,9 @@ export class Client {
     this.logger = options.logger ?? consoleLogger;
     this.hub = new EventHub(this.logger);
     this.dlq = new Dlq(this);
-    this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger });
+    this.jobs = new JobAdmin(this);
+    this.telemetry = new Telemetry(this.backend, this.logger, resolveTelemetry(options.telemetry));
+    this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger, stats: this.telemetry.stats });
   }
 
   /** Creates a client and starts it (migrations, events, maintenance). */
@@ -145,10 +169,12 @@ export class Client {
     if (this.options.autoMigrate === false) await this.backend.checkSchema();
     else await this.backend.migrate();
     if (this.backend.subscribe && !this.unsubscribe) this.unsubscribe = this.backend.subscribe((events) => this.hub.dispatch(events));
+    this.telemetry.start();
     const m = this.options.maintenance ?? true;
     if (m !== false && !this.elector) {
       const intervals = { ...DEFAULT_MAINTENANCE, ...(m === true ? {} : m) };
-      const ctx = { backend: this.backend, logger: this.logger, hub: this.hub, intervals, retention: this.retention };
+      const { workerExpiryMs, statsRetentionMs } = this.telemetry.options;
+      const ctx = { backend: this.backend, logger: this.logger, hub: this.hub, intervals, retention: this.retention, stores: { workerExpiryMs, statsRetentionMs }, stats: this.telemetry.stats };
       this.elector = new LeaderElector({
         backend: this.backend,
         holderId: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
@@ -195,6 +221,11 @@ export class Client {
     return queue;
   }
 
+  /** The queue registered under `name` by `queue()`, if any. @internal */
+  registeredQueue(name: string): Queue<any, any> | undefined {
+    return this.queues.get(name);
+  }
+
   /** Starts a worker on a queue (by name or handle). */
   worker<P = unknown, R = unknown>(queue: string | Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
     if (typeof queue !== 'string' && !(queue instanceof Queue)) {
@@ -216,7 +247,12 @@ export class Client {
         maxResultBytes: this.maxPayloadBytes,
         classifyError: queue.definition.classifyError,
         backoff: queue.definition.backoff,
-        onClosed: (w) => this.workers.delete(w),
+        onClosed: (w) => {
+          this.workers.delete(w);
+          return this.telemetry.registry?.remove(w);
+        },
+        onStarted: (w) => this.telemetry.registry?.add(w),
+        stats: this.telemetry.stats,
         ready: () => this.start(),
       },
       queue.name,
@@ -232,7 +268,13 @@ export class Client {
     if (transaction !== undefined && !this.backend.capabilities.transactionalEnqueue) {
       throw new ValidationError([{ path: 'opts.transaction', message: `the ${this.backend.kind} backend does not support transactional enqueue` }]);
     }
-    if (transaction !== undefined) return this.run((b) => b.insertJobs({ jobs, transaction }));
+    if (transaction !== undefined) {
+      // Counted when the insert returns: a later rollback of the caller's transaction is not undone.
+      return this.run((b) => b.insertJobs({ jobs, transaction })).then((outcomes) => {
+        this.telemetry.stats?.countInserted(jobs, outcomes);
+        return outcomes;
+      });
+    }
     if (this.closing) return Promise.reject(new ClosedError('client'));
     return this.inserts.submit(jobs);
   }
@@ -294,6 +336,29 @@ export class Client {
     return this.run((b) => b.listQueues());
   }
 
+  /** Workers registered by every process sharing the database (`seenWithinMs`: live ones only). */
+  async listWorkers(params: { queue?: string; seenWithinMs?: number } = {}): Promise<WorkerInfo[]> {
+    const checked = clientListWorkersParams(params);
+    return this.run((b) => b.listWorkers(checked));
+  }
+
+  /** Per-minute throughput counters (approximate; see telemetry/stats-recorder.ts). */
+  async readStats(params: { queue?: string; from: Date | string; to: Date | string }): Promise<StatsRow[]> {
+    const checked = clientReadStatsParams(params);
+    return this.run((b) => b.readStats(checked));
+  }
+
+  /** Stores an idempotency key unless a live one exists (`ttlMs` default 24 h); see stores.ts. */
+  async claimIdempotencyKey(params: { scope: string; key: string; requestHash: string; ttlMs?: number }): Promise<IdempotencyClaim> {
+    const checked = clientClaimKeyParams(params);
+    return this.run((b) => b.claimIdempotencyKey(checked));
+  }
+
+  /** Writes this client's worker heartbeat and counted outcomes now instead of at the next tick. */
+  flushTelemetry(): Promise<void> {
+    return this.run(() => this.telemetry.flush());
+  }
+
   /** The database clock. */
   now(): Promise<Date> {
     return this.run((b) => b.now());
@@ -329,6 +394,7 @@ export class Client {
     await Promise.all([...this.workers].map((w) => w.close(options)));
     await this.starting?.catch(() => undefined);
     await this.elector?.stop();
+    await this.telemetry.stop();
     this.unsubscribe?.();
     if (this.options.closeBackend !== false) await this.backend.close();
   }

@@ -13,6 +13,7 @@ import type { Backend, ClaimedJob, DispatchRequest, InsertOutcome, JobInsert } f
 import { GroupCommit } from './group-commit.js';
 import type { Logger } from './logger.js';
 import type { Worker } from './worker/worker.js';
+import type { StatsRecorder } from './telemetry/stats-recorder.js';
 
 export interface EnqueuerOptions {
   /** Runs a backend operation once the client is started. */
@@ -20,6 +21,8 @@ export interface EnqueuerOptions {
   /** The client's live workers (read at each flush). */
   workers: ReadonlySet<Worker<any, any>>;
   logger: Logger;
+  /** Counts the jobs inserted (throughput counters); null when telemetry is off. */
+  stats?: StatsRecorder | null;
 }
 
 export class Enqueuer {
@@ -50,6 +53,7 @@ export class Enqueuer {
     const jobs = calls.flat();
     const { dispatch, takers } = this.dispatchRequests(jobs);
     const outcomes = await this.options.run((b) => b.insertJobs({ jobs, ...(dispatch.length > 0 ? { dispatch } : {}) }));
+    this.options.stats?.countInserted(jobs, outcomes);
     if (dispatch.length > 0) handOver(outcomes, takers);
     let offset = 0;
     return calls.map((call) => outcomes.slice(offset, (offset += call.length)));

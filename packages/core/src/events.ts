@@ -28,6 +28,12 @@ export interface ClientEventMap {
   replayed: JobEvent;
   /** A lease expired and the rescuer moved the job (state says where). */
   rescued: JobEvent;
+  /** An operator put a finished job back in its queue (new round). */
+  retried: JobEvent;
+  /** An operator deleted the job; `state` is the state it had. */
+  removed: JobEvent;
+  /** An operator replaced the payload of a job that had not started. */
+  updated: JobEvent;
   /** Any failed attempt: emitted alongside `retrying`, `dead`, and `rescued`. */
   failed: JobEvent;
   paused: QueueEvent;
@@ -42,7 +48,7 @@ export type ClientEventName = keyof ClientEventMap;
 const CLIENT_EVENT_NAMES: Record<ClientEventName, true> = {
   added: true, started: true, progress: true, completed: true, retrying: true, dead: true, cancelled: true,
   cancel_requested: true, snoozed: true, released: true, promoted: true, replayed: true, rescued: true,
-  failed: true, paused: true, resumed: true, event: true,
+  retried: true, removed: true, updated: true, failed: true, paused: true, resumed: true, event: true,
 };
 
 /** `on`/`once` validate like every public entry point: a misspelt event name would never fire. */

@@ -21,9 +21,11 @@ export { Queue, type QueueDefinition, type AddResult, type BulkJob } from './que
 export { Worker, type WorkerOptions, type JobHandler } from './worker/worker.js';
 export { type ActiveJob, MAX_PROGRESS_BYTES } from './worker/execution.js';
 export { Dlq, type DlqFilter, type DlqSelection, type DlqReplayOptions, type DlqReplaySummary } from './dlq.js';
+export { JobAdmin } from './job-admin.js';
 export { type ListParams } from './filters.js';
 export { type ClientEventMap, type ClientEventName } from './events.js';
 export { type Logger, consoleLogger, silentLogger } from './logger.js';
 export { Loop, type Service } from './services/loop.js';
 export { DEFAULT_MAINTENANCE, type MaintenanceIntervals } from './services/maintenance.js';
-export { DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH, JOB_ID_RE } from './validate.js';
+export { DEFAULT_TELEMETRY, DEFAULT_IDEMPOTENCY_TTL_MS, type TelemetryOptions } from './telemetry/telemetry.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH, JOB_ID_RE, Issues, checkInt, checkKnownKeys, checkPlainObject, checkIdentifier, checkJobId, describe } from './validate.js';

@@ -103,7 +103,8 @@ export class Queue<In = unknown, Out = In> {
     return this.client.getJob(id);
   }
 
-  private async validatePayload(issues: Issues, path: string, payload: unknown): Promise<unknown> {
+  /** The payload as the queue's schema outputs it (issues recorded when it fails). @internal */
+  async validatePayload(issues: Issues, path: string, payload: unknown): Promise<unknown> {
     const schema = this.definition.schema;
     if (!schema) return payload;
     let result = schema['~standard'].validate(payload);

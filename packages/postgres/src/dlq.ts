@@ -11,6 +11,8 @@
  * - Replay skips a job whose unique key is held by a live job of the target queue, or by an
  *   earlier job of the same replay; if a concurrent insert takes the key meanwhile (unique
  *   violation), the statement is re-run and that job is then reported as skipped.
+ * - The restart itself (`restartSetSql`, `movableCtes`, `retryOnUniqueViolation`) is shared with
+ *   retryJobs (jobs-admin.ts), which restarts any finished job the same way.
  */
 import {
   BackendError,
@@ -73,6 +75,53 @@ export async function dlqGroups(ctx: Ctx, params: { filter?: JobFilter; limit?: 
   }));
 }
 
+/**
+ * The SET list that starts a finished job's next round (DLQ replay, retryJobs in jobs-admin.ts):
+ * `queued` in `queue` at the clock's `now`, attempt 0, round + 1; lease, failure fields,
+ * resolution, finish, expiry, result and cancel request cleared; error history kept; the payload
+ * replaced by `payload` unless that is NULL. SQL expressions over row `j` and clock `c`.
+ */
+export function restartSetSql(queue: string, payload: string): string {
+  return `state = 'queued', queue = ${queue},
+      payload = coalesce(${payload}::text, j.payload), run_at = c.now, attempt = 0, round = j.round + 1,
+      lease_token = NULL, lease_expires_at = NULL, failure_reason = NULL, first_failed_at = NULL,
+      last_failed_at = NULL, resolution_note = NULL, resolved_at = NULL, finished_at = NULL,
+      expires_at = NULL, result = NULL, cancel_requested = false`;
+}
+
+/**
+ * CTEs `ranked` and `movable` over a CTE `selected` (columns `id`, `unique_key`, `target`: the
+ * queue the job would restart in, and the column `order`): `movable` holds the ids that may
+ * restart — no unique key, or a key that no live job of the target queue holds and that no
+ * earlier (by `order`) job of the selection takes first.
+ */
+export function movableCtes(jobs: string, order: string): string {
+  return `ranked AS (
+    SELECT s.*, row_number() OVER (PARTITION BY s.target, s.unique_key ORDER BY s.${order}) AS rank FROM selected s
+  ), movable AS (
+    SELECT r.id FROM ranked r
+    WHERE r.unique_key IS NULL OR (r.rank = 1 AND NOT EXISTS (
+      SELECT 1 FROM ${jobs} x WHERE x.queue = r.target AND x.unique_key = r.unique_key
+        AND x.state NOT IN ('completed', 'dead', 'cancelled')))
+  )`;
+}
+
+/**
+ * Runs a restarting statement, re-running it when a concurrent insert took a unique key it
+ * judged free (unique violation: the statement changed nothing); the re-run sees that job and
+ * reports the conflict.
+ */
+export async function retryOnUniqueViolation<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (pgErrorCode(err) !== UNIQUE_VIOLATION) throw err;
+      if (round >= MAX_REPLAY_ROUNDS) throw new BackendError(`postgres: ${operation} kept colliding with concurrent inserts; retry the call`, err);
+    }
+  }
+}
+
 function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
   const { jobs } = ctx.names;
   const clock = clockCte(p.add(params.now ?? null));
@@ -85,19 +134,8 @@ function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
     FROM ${jobs} j ${where}
     ORDER BY j.seq LIMIT ${p.add(params.limit)}
     FOR UPDATE OF j SKIP LOCKED
-  ), ranked AS (
-    SELECT s.*, row_number() OVER (PARTITION BY s.target, s.unique_key ORDER BY s.seq) AS rank FROM selected s
-  ), movable AS (
-    SELECT r.id FROM ranked r
-    WHERE r.unique_key IS NULL OR (r.rank = 1 AND NOT EXISTS (
-      SELECT 1 FROM ${jobs} x WHERE x.queue = r.target AND x.unique_key = r.unique_key
-        AND x.state NOT IN ('completed', 'dead', 'cancelled')))
-  ), out AS (
-    UPDATE ${jobs} j SET state = 'queued', queue = coalesce(${toQueue}::text, j.queue),
-      payload = coalesce(${payload}::text, j.payload), run_at = c.now, attempt = 0, round = j.round + 1,
-      lease_token = NULL, lease_expires_at = NULL, failure_reason = NULL, first_failed_at = NULL,
-      last_failed_at = NULL, resolution_note = NULL, resolved_at = NULL, finished_at = NULL,
-      expires_at = NULL, result = NULL, cancel_requested = false
+  ), ${movableCtes(jobs, 'seq')}, out AS (
+    UPDATE ${jobs} j SET ${restartSetSql(`coalesce(${toQueue}::text, j.queue)`, payload)}
     FROM clock c
     WHERE j.id = ANY(ARRAY(SELECT id FROM movable)) AND ${DEAD}
     RETURNING j.id, j.seq AS ord, ${jobEventSql({ type: `'replayed'`, job: 'j' })} AS ev, c.at
@@ -110,22 +148,17 @@ function replaySql(ctx: Ctx, params: DlqReplayParams, p: Params): string {
 export async function dlqReplay(ctx: Ctx, params: DlqReplayParams): Promise<DlqReplayResult> {
   ctx.db.assertOpen();
   if (params.limit <= 0 || (params.ids !== undefined && params.ids.length === 0)) return { replayed: [], skipped: [] };
-  for (let round = 1; ; round++) {
+  return retryOnUniqueViolation('dlqReplay', async () => {
     const p = new Params();
     const text = replaySql(ctx, params, p);
-    try {
-      const rows = await changeJobs(ctx, 'dlqReplay', { text, values: p.values });
-      const result: DlqReplayResult = { replayed: [], skipped: [] };
-      for (const row of rows) {
-        if (row.replayed) result.replayed.push(row.id as string);
-        else result.skipped.push({ id: row.id as string, reason: 'unique_conflict' });
-      }
-      return result;
-    } catch (err) {
-      if (pgErrorCode(err) !== UNIQUE_VIOLATION) throw err;
-      if (round >= MAX_REPLAY_ROUNDS) throw new BackendError('postgres: dlqReplay kept colliding with concurrent inserts; retry the call', err);
+    const rows = await changeJobs(ctx, 'dlqReplay', { text, values: p.values });
+    const result: DlqReplayResult = { replayed: [], skipped: [] };
+    for (const row of rows) {
+      if (row.replayed) result.replayed.push(row.id as string);
+      else result.skipped.push({ id: row.id as string, reason: 'unique_conflict' });
     }
-  }
+    return result;
+  });
 }
 
 export async function dlqPurge(ctx: Ctx, params: DlqSelectParams): Promise<number> {

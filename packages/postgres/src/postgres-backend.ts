@@ -25,12 +25,14 @@ import {
   type DlqReplayResult,
   type DlqResolveParams,
   type DlqSelectParams,
+  type DeleteJobsParams,
   type EventListener,
   type ExtendLeasesParams,
   type ExtendOutcome,
   type FinalizeParams,
   type InsertJobsParams,
   type InsertOutcome,
+  type JobActionOutcome,
   type JobFilter,
   type JobPage,
   type JobRecord,
@@ -39,12 +41,16 @@ import {
   type ListJobsParams,
   type MigrationResult,
   type ProgressParams,
+  type PromoteJobsParams,
   type PromoteResult,
   type PruneParams,
   type QueueInfo,
   type QueueStateCount,
   type RescueParams,
   type RescueResult,
+  type RetryJobsParams,
+  type RetryOutcome,
+  type UpdatePayloadsParams,
 } from '@spindle/core';
 import type pg from 'pg';
 import { resolveOptions, type PostgresBackendOptions, type SchemaNames } from './config.js';
@@ -52,6 +58,7 @@ import type { Ctx } from './context.js';
 import { Db } from './db.js';
 import * as dlq from './dlq.js';
 import { EventHub } from './events.js';
+import * as admin from './jobs-admin.js';
 import { insertJobs } from './jobs-insert.js';
 import { cancelJobs, finalizeJobs } from './jobs-finalize.js';
 import { claimJobs, extendLeases, updateProgress } from './jobs-lease.js';
@@ -60,6 +67,19 @@ import * as read from './jobs-read.js';
 import { Leadership } from './leader.js';
 import { checkSchema, migrate } from './migrate.js';
 import { Notifier } from './notifier.js';
+import * as stores from './stores.js';
+import type {
+  ClaimIdempotencyKeyParams,
+  IdempotencyClaim,
+  ListWorkersParams,
+  PruneStoresParams,
+  PruneStoresResult,
+  ReadStatsParams,
+  RecordStatsParams,
+  StatsRow,
+  UpsertWorkersParams,
+  WorkerInfo,
+} from '@spindle/core';
 
 export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
@@ -146,6 +166,22 @@ export class PostgresBackend implements Backend {
     return cancelJobs(this.ctx, params);
   }
 
+  retryJobs(params: RetryJobsParams): Promise<RetryOutcome[]> {
+    return admin.retryJobs(this.ctx, params);
+  }
+
+  promoteJobs(params: PromoteJobsParams): Promise<JobActionOutcome[]> {
+    return admin.promoteJobs(this.ctx, params);
+  }
+
+  deleteJobs(params: DeleteJobsParams): Promise<JobActionOutcome[]> {
+    return admin.deleteJobs(this.ctx, params);
+  }
+
+  updateJobPayloads(params: UpdatePayloadsParams): Promise<JobActionOutcome[]> {
+    return admin.updateJobPayloads(this.ctx, params);
+  }
+
   promoteDueJobs(params: { limit: number; now?: Date }): Promise<PromoteResult> {
     return maintenance.promoteDueJobs(this.ctx, params);
   }
@@ -213,6 +249,34 @@ export class PostgresBackend implements Backend {
 
   dlqResolve(params: DlqResolveParams): Promise<number> {
     return dlq.dlqResolve(this.ctx, params);
+  }
+
+  upsertWorkers(params: UpsertWorkersParams): Promise<void> {
+    return stores.upsertWorkers(this.ctx, params);
+  }
+
+  removeWorkers(params: { ids: string[] }): Promise<number> {
+    return stores.removeWorkers(this.ctx, params);
+  }
+
+  listWorkers(params?: ListWorkersParams): Promise<WorkerInfo[]> {
+    return stores.listWorkers(this.ctx, params);
+  }
+
+  claimIdempotencyKey(params: ClaimIdempotencyKeyParams): Promise<IdempotencyClaim> {
+    return stores.claimIdempotencyKey(this.ctx, params);
+  }
+
+  recordStats(params: RecordStatsParams): Promise<void> {
+    return stores.recordStats(this.ctx, params);
+  }
+
+  readStats(params: ReadStatsParams): Promise<StatsRow[]> {
+    return stores.readStats(this.ctx, params);
+  }
+
+  pruneStores(params: PruneStoresParams): Promise<PruneStoresResult> {
+    return stores.pruneStores(this.ctx, params);
   }
 
   /** Local events after each commit; other processes' events via LISTEN (started on first use). */

@@ -90,10 +90,10 @@ describe('migrations', () => {
   it('is idempotent and checkSchema passes once migrated', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
-      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 2 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 3 });
       await backend.checkSchema();
       const rows = await adminQuery(`SELECT version, name, applied_at FROM "${backend.schema}".migrations ORDER BY version`);
-      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes']);
+      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes', '0003_stores']);
     } finally {
       await cleanup();
     }
@@ -113,8 +113,8 @@ describe('migrations', () => {
     const backends = [0, 1, 2].map(() => new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 2 }));
     try {
       const results = await Promise.all(backends.map((b) => b.migrate()));
-      assert.deepStrictEqual(results.map((r) => r.version), [2, 2, 2]);
-      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes']);
+      assert.deepStrictEqual(results.map((r) => r.version), [3, 3, 3]);
+      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes', '0003_stores']);
       await Promise.all(backends.map((b) => b.checkSchema()));
     } finally {
       await Promise.all(backends.map((b) => b.close()));
@@ -135,7 +135,7 @@ describe('migrations', () => {
     const backend = new PostgresBackend({ connectionString: TEST_PG_URL, schema });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
-      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes'], version: 2 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores'], version: 3 });
       const indexes = await adminQuery<{ indexname: string; indexdef: string }>(
         `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'jobs' ORDER BY indexname`,
         [schema],
@@ -166,9 +166,14 @@ describe('migrations', () => {
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
       );
-      assert.deepStrictEqual(tables.map((t) => t.table_name), ['jobs', 'migrations', 'queues']);
+      assert.deepStrictEqual(tables.map((t) => t.table_name), ['idempotency_keys', 'jobs', 'migrations', 'queues', 'stats', 'workers']);
       const [outcome] = await backend.insertJobs({ jobs: [job()] });
       assert.equal(outcome?.inserted, true);
+      // The stores of 0003 live in the quoted schema too.
+      await backend.upsertWorkers({ workers: [{ id: 'w', queue: 'q', host: 'h', concurrency: 1, busy: 0, kind: 'library' }] });
+      assert.equal((await backend.claimIdempotencyKey({ scope: 's', key: 'k', requestHash: 'h', ttlMs: 1000 })).claimed, true);
+      await backend.recordStats({ rows: [{ queue: 'q', completed: 1 }] });
+      assert.deepStrictEqual(await backend.pruneStores({ workerExpiryMs: null, statsRetentionMs: null, limit: 10 }), { workers: 0, idempotencyKeys: 0, stats: 0 });
     } finally {
       await backend.close();
       await dropSchema(schema);

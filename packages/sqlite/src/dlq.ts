@@ -11,7 +11,8 @@
  *   depth, groups and selections never walk the whole jobs table.
  * - Replay starts a new round: attempt 0, round + 1, failure/resolution/finish fields cleared,
  *   error history kept. A job whose unique key is held by a live job of the target queue is
- *   skipped (`unique_conflict`), never forced past the unique index.
+ *   skipped (`unique_conflict`), never forced past the unique index. `restartJob` is that write,
+ *   shared with retryJobs (jobs-admin.ts), which restarts any finished job the same way.
  */
 import type {
   DlqDepth,
@@ -64,32 +65,55 @@ function selected(params: DlqSelectParams): { sql: string; params: Record<string
 }
 
 const LIVE_UNIQUE = `SELECT 1 FROM spindle_jobs WHERE queue = ? AND unique_key = ? AND unique_key IS NOT NULL AND state NOT IN ${TERMINAL_SQL}`;
-const REPLAY = `UPDATE spindle_jobs SET
+/** Starts the next round of a job whose state meets `stateCondition`; binds @seq, @queue, @now, @payload. */
+const restartSql = (stateCondition: string): string => `UPDATE spindle_jobs SET
     state = 'queued', queue = @queue, run_at = @now, attempt = 0, round = round + 1, ${CLEAR_LEASE},
     failure_reason = NULL, first_failed_at = NULL, last_failed_at = NULL, resolution_note = NULL, resolved_at = NULL,
     finished_at = NULL, expires_at = NULL, result = NULL, cancel_requested = 0, payload = coalesce(@payload, payload)
-  WHERE seq = @seq AND state = 'dead'
+  WHERE seq = @seq AND ${stateCondition}
   RETURNING ${EVENT_COLUMNS}`;
+const REPLAY = restartSql("state = 'dead'");
+const RESTART_FINISHED = restartSql(`state IN ${TERMINAL_SQL}`);
+
+/** A finished job about to start its next round. */
+export interface RestartCandidate {
+  seq: number;
+  queue: string;
+  unique_key: string | null;
+}
+
+/**
+ * Inside a write transaction: starts the next round of `job` in `queue` (see the invariants
+ * above), from `dead` only (`from: 'dead'`, the DLQ) or from any terminal state (`'finished'`,
+ * retryJobs). Returns the changed row, `unique_conflict` when a live job of `queue` holds the
+ * job's unique key (nothing written), or undefined when the job is not in a `from` state.
+ */
+export function restartJob(
+  store: Store,
+  job: RestartCandidate,
+  options: { from: 'dead' | 'finished'; queue: string; payload: string | null; now: number },
+): EventRow | 'unique_conflict' | undefined {
+  const { conn } = store;
+  if (job.unique_key !== null && conn.stmt(LIVE_UNIQUE).get(options.queue, job.unique_key) !== undefined) return 'unique_conflict';
+  const sql = options.from === 'dead' ? REPLAY : RESTART_FINISHED;
+  return conn.stmt(sql).get({ seq: job.seq, queue: options.queue, now: options.now, payload: options.payload }) as EventRow | undefined;
+}
 
 export function dlqReplay(store: Store, params: DlqReplayParams): DlqReplayResult {
   const now = nowMs(params.now);
   return store.write((events) => {
-    const { conn } = store;
     const selection = selected(params);
-    const candidates = conn.stmt(`SELECT seq, id, queue, unique_key FROM spindle_jobs WHERE ${selection.sql} ORDER BY seq`).all(selection.params) as Array<{
-      seq: number;
-      id: string;
-      queue: string;
-      unique_key: string | null;
-    }>;
+    const candidates = store.conn
+      .stmt(`SELECT seq, id, queue, unique_key FROM spindle_jobs WHERE ${selection.sql} ORDER BY seq`)
+      .all(selection.params) as Array<RestartCandidate & { id: string }>;
     const result: DlqReplayResult = { replayed: [], skipped: [] };
     for (const job of candidates) {
       const queue = params.toQueue ?? job.queue;
-      if (job.unique_key !== null && conn.stmt(LIVE_UNIQUE).get(queue, job.unique_key) !== undefined) {
+      const row = restartJob(store, job, { from: 'dead', queue, payload: params.payload ?? null, now });
+      if (row === 'unique_conflict') {
         result.skipped.push({ id: job.id, reason: 'unique_conflict' });
         continue;
       }
-      const row = conn.stmt(REPLAY).get({ seq: job.seq, queue, now, payload: params.payload ?? null }) as EventRow | undefined;
       if (row === undefined) continue;
       result.replayed.push(row.id);
       events.push(jobEvent('replayed', row, now));

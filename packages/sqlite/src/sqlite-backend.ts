@@ -27,12 +27,14 @@ import {
   type DlqReplayResult,
   type DlqResolveParams,
   type DlqSelectParams,
+  type DeleteJobsParams,
   type EventListener,
   type ExtendLeasesParams,
   type ExtendOutcome,
   type FinalizeParams,
   type InsertJobsParams,
   type InsertOutcome,
+  type JobActionOutcome,
   type JobFilter,
   type JobPage,
   type JobRecord,
@@ -41,23 +43,41 @@ import {
   type ListJobsParams,
   type MigrationResult,
   type ProgressParams,
+  type PromoteJobsParams,
   type PromoteResult,
   type PruneParams,
   type QueueInfo,
   type QueueStateCount,
   type RescueParams,
   type RescueResult,
+  type RetryJobsParams,
+  type RetryOutcome,
+  type UpdatePayloadsParams,
 } from '@spindle/core';
 import { Connection, toBackendError, type ConnectionSettings } from './connection.js';
 import { dlqDepth, dlqGroups, dlqPurge, dlqReplay, dlqResolve } from './dlq.js';
 import { EventHub } from './events.js';
 import { finalizeJobs } from './finalize.js';
+import * as admin from './jobs-admin.js';
 import { countJobs, getJob, listJobs, listQueues, setQueuePaused } from './jobs-read.js';
 import * as maintenance from './jobs-maintenance.js';
 import { cancelJobs, claimJobs, extendLeases, insertJobs, updateProgress } from './jobs-write.js';
 import { checkSchema, migrate } from './migrate.js';
 import { resolveOptions, type ResolvedOptions, type SqliteBackendOptions } from './options.js';
 import { createStore, type Store } from './tx.js';
+import * as stores from './stores.js';
+import type {
+  ClaimIdempotencyKeyParams,
+  IdempotencyClaim,
+  ListWorkersParams,
+  PruneStoresParams,
+  PruneStoresResult,
+  ReadStatsParams,
+  RecordStatsParams,
+  StatsRow,
+  UpsertWorkersParams,
+  WorkerInfo,
+} from '@spindle/core';
 
 export class SqliteBackend implements Backend {
   readonly kind = 'sqlite';
@@ -74,7 +94,7 @@ export class SqliteBackend implements Backend {
     const shared = !this.options.inMemory;
     this.capabilities = { multiProcess: shared, crossProcessEvents: shared, transactionalEnqueue: false };
     this.conn = new Connection(this.options);
-    this.hub = new EventHub(this.conn, this.options.eventPollMs, shared);
+    this.hub = new EventHub(this.conn, this.options.eventPollMs, shared, shared ? `${this.options.path}-wal` : null);
     this.store = createStore(this.conn, this.hub);
     if (this.options.autoMigrate) {
       try {
@@ -135,6 +155,18 @@ export class SqliteBackend implements Backend {
   cancelJobs(params: CancelJobsParams): Promise<CancelOutcome[]> {
     return this.run('cancelJobs', (s) => cancelJobs(s, params));
   }
+  retryJobs(params: RetryJobsParams): Promise<RetryOutcome[]> {
+    return this.run('retryJobs', (s) => admin.retryJobs(s, params));
+  }
+  promoteJobs(params: PromoteJobsParams): Promise<JobActionOutcome[]> {
+    return this.run('promoteJobs', (s) => admin.promoteJobs(s, params));
+  }
+  deleteJobs(params: DeleteJobsParams): Promise<JobActionOutcome[]> {
+    return this.run('deleteJobs', (s) => admin.deleteJobs(s, params));
+  }
+  updateJobPayloads(params: UpdatePayloadsParams): Promise<JobActionOutcome[]> {
+    return this.run('updateJobPayloads', (s) => admin.updateJobPayloads(s, params));
+  }
 
   promoteDueJobs(params: { limit: number; now?: Date }): Promise<PromoteResult> {
     return this.run('promoteDueJobs', (s) => maintenance.promoteDueJobs(s, params));
@@ -189,6 +221,28 @@ export class SqliteBackend implements Backend {
   }
   dlqResolve(params: DlqResolveParams): Promise<number> {
     return this.run('dlqResolve', (s) => dlqResolve(s, params));
+  }
+
+  upsertWorkers(params: UpsertWorkersParams): Promise<void> {
+    return this.run('upsertWorkers', (s) => stores.upsertWorkers(s, params));
+  }
+  removeWorkers(params: { ids: string[] }): Promise<number> {
+    return this.run('removeWorkers', (s) => stores.removeWorkers(s, params));
+  }
+  listWorkers(params?: ListWorkersParams): Promise<WorkerInfo[]> {
+    return this.run('listWorkers', (s) => stores.listWorkers(s, params));
+  }
+  claimIdempotencyKey(params: ClaimIdempotencyKeyParams): Promise<IdempotencyClaim> {
+    return this.run('claimIdempotencyKey', (s) => stores.claimIdempotencyKey(s, params));
+  }
+  recordStats(params: RecordStatsParams): Promise<void> {
+    return this.run('recordStats', (s) => stores.recordStats(s, params));
+  }
+  readStats(params: ReadStatsParams): Promise<StatsRow[]> {
+    return this.run('readStats', (s) => stores.readStats(s, params));
+  }
+  pruneStores(params: PruneStoresParams): Promise<PruneStoresResult> {
+    return this.run('pruneStores', (s) => stores.pruneStores(s, params));
   }
 
   /** The connection's effective pragmas (journal mode, synchronous, busy timeout, foreign keys). */

@@ -53,8 +53,9 @@ export function retentionParams(retention: RetentionDefaults): RetentionParams {
   return { completedMs: retention.completedMs, deadMs: retention.deadMs, cancelledMs: retention.cancelledMs };
 }
 
+/** States (a fixed enum, never caller input) as an SQL list of literals: `('a', 'b')`. */
+export const sqlList = (states: readonly string[]): string => `(${states.map((s) => `'${s}'`).join(', ')})`;
 /** The states that can be cancelled without interrupting a handler, as an SQL list. */
-const sqlList = (states: readonly string[]): string => `(${states.map((s) => `'${s}'`).join(', ')})`;
 export const CANCELLABLE_SQL = sqlList(CANCELLABLE_STATES);
 export const TERMINAL_SQL = sqlList(TERMINAL_STATES);
 

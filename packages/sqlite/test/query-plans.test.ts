@@ -120,5 +120,22 @@ for (const analyzed of [false, true]) {
       assertNoScan(planned);
       assert.match(flat(planned), /SEARCH spindle_jobs USING COVERING INDEX spindle_jobs_claim_idx \(queue=\?\)/);
     });
+
+    test('operator actions reach each job by id (or seq), never through a scan', async () => {
+      const byKey = /SEARCH spindle_jobs USING (INTEGER PRIMARY KEY \(rowid=\?\)|(COVERING )?INDEX sqlite_autoindex_spindle_jobs_1 \(id=\?\))/;
+      for (const action of [
+        () => backend.retryJobs({ ids: ['a-dead-1', 'a-completed-1', 'a-queued-1', 'missing'] }),
+        () => backend.promoteJobs({ ids: ['b-scheduled-1', 'b-retrying-1', 'b-queued-1', 'missing'] }),
+        () => backend.updateJobPayloads({ items: [{ id: 'c-queued-1', payload: '{}' }, { id: 'c-running-1', payload: '{}' }] }),
+        () => backend.deleteJobs({ ids: ['c-cancelled-1', 'c-running-2', 'missing'] }),
+      ]) {
+        const planned = (await plans(action)).filter((p) => /spindle_jobs\b/.test(p.sql));
+        assert.ok(planned.length > 0);
+        for (const p of planned) {
+          assert.doesNotMatch(p.plan.join('\n'), /\bSCAN spindle_jobs\b/, flat([p]));
+          assert.match(p.plan.join('\n'), byKey, flat([p]));
+        }
+      }
+    });
   });
 }

@@ -137,10 +137,10 @@ describe('migrations', () => {
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
       const first = await backend.migrate();
-      assert.deepEqual(first, { applied: ['0001_init', '0002_state_indexes'], version: 2 });
+      assert.deepEqual(first, { applied: ['0001_init', '0002_state_indexes', '0003_stores'], version: 3 });
       await backend.checkSchema();
       const second = await backend.migrate();
-      assert.deepEqual(second, { applied: [], version: 2 });
+      assert.deepEqual(second, { applied: [], version: 3 });
     } finally {
       await backend.close();
     }
@@ -152,7 +152,7 @@ describe('migrations', () => {
     const b = new SqliteBackend({ path });
     try {
       const results = await Promise.all([a.migrate(), b.migrate()]);
-      assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes']);
+      assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes', '0003_stores']);
       await a.checkSchema();
       await b.checkSchema();
     } finally {
@@ -167,13 +167,14 @@ describe('migrations', () => {
     await Promise.all(children.map((c) => c.waitForLine((l) => l === 'ready')));
     for (const child of children) child.send('go');
     const results = await Promise.all(children.map(async (c) => report<{ applied: string[]; version: number }>(await c.exited)));
-    assert.deepEqual(results.map((r) => r.version), [2, 2, 2, 2]);
-    assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes']);
+    assert.deepEqual(results.map((r) => r.version), [3, 3, 3, 3]);
+    assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes', '0003_stores']);
     const raw = new Database(path, { readonly: true });
     try {
       assert.deepEqual(raw.prepare('SELECT version, name FROM spindle_migrations ORDER BY version').all(), [
         { version: 1, name: '0001_init' },
         { version: 2, name: '0002_state_indexes' },
+        { version: 3, name: '0003_stores' },
       ]);
     } finally {
       raw.close();
@@ -194,7 +195,7 @@ describe('migrations', () => {
     const backend = new SqliteBackend({ path });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
-      assert.deepEqual(await backend.migrate(), { applied: ['0002_state_indexes'], version: 2 });
+      assert.deepEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores'], version: 3 });
       await backend.checkSchema();
       const indexes = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spindle_jobs' AND sql IS NOT NULL ORDER BY name").all();
       assert.deepEqual(indexes.map((r) => (r as { name: string }).name), [
@@ -495,6 +496,25 @@ describe('events', () => {
       for (let i = 0; i < 100 && received.length < 3; i++) await sleep(10);
       assert.deepEqual(received.map((e) => e.type), ['added', 'started', 'completed']);
       assert.deepEqual(received[2], { type: 'completed', jobId: 'x1', queue: 'q', name: 'task', state: 'completed', attempt: 1, at: received[2]!.at, data: 7 });
+    } finally {
+      await b.close();
+      await cleanup();
+    }
+  });
+
+  test('another connection hears a commit through the WAL file at once, long before its poll timer', async () => {
+    const { backend: a, path, cleanup } = await makeTestBackend();
+    const b = new SqliteBackend({ path, eventPollMs: 60_000 });
+    try {
+      const received: SpindleEvent[] = [];
+      b.subscribe((batch) => received.push(...batch));
+      for (let round = 0; round < 3; round++) {
+        const started = Date.now();
+        await a.insertJobs({ jobs: [job(`w${round}`)] });
+        while (received.length <= round && Date.now() - started < 2000) await sleep(2);
+        assert.equal(received.length, round + 1, `event ${round} arrived`);
+        assert.ok(Date.now() - started < 1000, `within a second, not the 60 s timer (${Date.now() - started} ms)`);
+      }
     } finally {
       await b.close();
       await cleanup();

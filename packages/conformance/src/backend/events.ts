@@ -23,7 +23,7 @@ import {
   waitFor,
 } from './fixtures.js';
 
-function isJobEvent(type: JobEvent['type'], jobId: string): (e: SpindleEvent) => e is JobEvent {
+export function isJobEvent(type: JobEvent['type'], jobId: string): (e: SpindleEvent) => e is JobEvent {
   return (e): e is JobEvent => e.type === type && 'jobId' in e && e.jobId === jobId;
 }
 
@@ -32,7 +32,7 @@ function isQueueEvent(type: QueueEvent['type'], queue: string): (e: SpindleEvent
 }
 
 /** Runs `body` with an event log, or skips the test for a backend without `subscribe`. */
-function withEvents(body: (env: TestEnv, log: EventLog) => Promise<void>): (env: TestEnv) => Promise<void> {
+export function withEvents(body: (env: TestEnv, log: EventLog) => Promise<void>): (env: TestEnv) => Promise<void> {
   return async (env) => {
     if (!env.backend.subscribe) {
       env.t.skip('backend has no subscribe');
@@ -47,7 +47,7 @@ function withEvents(body: (env: TestEnv, log: EventLog) => Promise<void>): (env:
   };
 }
 
-function expectFields(event: JobEvent, expected: Partial<JobEvent>): void {
+export function expectFields(event: JobEvent, expected: Partial<JobEvent>): void {
   const picked = Object.fromEntries(Object.keys(expected).map((k) => [k, event[k as keyof JobEvent]]));
   assert.deepStrictEqual(picked, expected, `event ${event.type} of ${event.jobId}`);
   assert.equal(typeof event.at, 'number');

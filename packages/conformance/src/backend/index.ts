@@ -5,6 +5,7 @@
  */
 import { describe } from 'node:test';
 import { createSuite, type ConformanceOptions } from '../suite.js';
+import { adminTests } from './admin.js';
 import { cancelTests } from './cancel.js';
 import { claimTests } from './claim.js';
 import { dispatchTests } from './dispatch.js';
@@ -16,6 +17,9 @@ import { leaseTests } from './leases.js';
 import { maintenanceTests } from './maintenance.js';
 import { readTests } from './reads.js';
 import { retentionTests } from './retention.js';
+import { workerTests } from './workers.js';
+import { idempotencyTests } from './idempotency.js';
+import { statsTests } from './stats.js';
 
 export function runBackendConformance(options: ConformanceOptions): void {
   describe(`${options.name} backend conformance`, () => {
@@ -30,7 +34,11 @@ export function runBackendConformance(options: ConformanceOptions): void {
     retentionTests(suite);
     readTests(suite);
     dlqTests(suite);
+    adminTests(suite);
     eventTests(suite);
+    workerTests(suite);
+    idempotencyTests(suite);
+    statsTests(suite);
     suite.finish();
   });
 }

@@ -7,8 +7,10 @@ import { dlqTests } from './dlq.js';
 import { dispatchTests } from './dispatch.js';
 import { fencingTests } from './fencing.js';
 import type { BackendFactory } from './harness.js';
+import { jobActionTests } from './jobs.js';
 import { lifecycleTests } from './lifecycle.js';
 import { reviewTests } from './review.js';
+import { telemetryTests } from './telemetry.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -18,6 +20,8 @@ export function runClientConformance(factory: BackendFactory): void {
   controlTests(factory);
   fencingTests(factory);
   dlqTests(factory);
+  jobActionTests(factory);
   dispatchTests(factory);
   reviewTests(factory);
+  telemetryTests(factory);
 }

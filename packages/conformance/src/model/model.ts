@@ -122,7 +122,8 @@ const TERMINAL: ReadonlySet<string> = new Set(['completed', 'dead', 'cancelled']
 
 /**
  * From the events of a run: no job published two terminal transitions within one round (a
- * `replayed` event starts the next round), and each one names the state the model ended in.
+ * `replayed` or `retried` event starts the next round; `removed` names the state a job was deleted
+ * in, not a transition), and each one names the state the model ended in.
  */
 export function checkTerminalEvents(model: Model, events: SpindleEvent[]): void {
   for (const job of model.jobs) {
@@ -130,8 +131,8 @@ export function checkTerminalEvents(model: Model, events: SpindleEvent[]): void 
     const terminalByRound = new Map<number, string[]>();
     for (const e of events) {
       if (!('jobId' in e) || e.jobId !== job.id) continue;
-      if (e.type === 'replayed') round += 1;
-      else if (TERMINAL.has(e.state) && e.type !== 'added') {
+      if (e.type === 'replayed' || e.type === 'retried') round += 1;
+      else if (TERMINAL.has(e.state) && e.type !== 'added' && e.type !== 'removed') {
         terminalByRound.set(round, [...(terminalByRound.get(round) ?? []), `${e.type}→${e.state}`]);
       }
     }

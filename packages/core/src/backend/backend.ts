@@ -22,6 +22,32 @@
  * The interface is an internal adapter seam: it may be reshaped between minor versions.
  */
 import type { AttemptError, BackoffSpec, JobRecord, JobState } from '../job/types.js';
+import type {
+  DeleteJobsParams,
+  JobActionOutcome,
+  PromoteJobsParams,
+  RetryJobsParams,
+  RetryOutcome,
+  UpdatePayloadsParams,
+} from './job-actions.js';
+
+export * from './job-actions.js';
+
+import type {
+  ClaimIdempotencyKeyParams,
+  IdempotencyClaim,
+  ListWorkersParams,
+  PruneStoresParams,
+  PruneStoresResult,
+  ReadStatsParams,
+  RecordStatsParams,
+  StatsRow,
+  UpsertWorkersParams,
+  WorkerInfo,
+} from './stores.js';
+
+export * from './stores.js';
+export * from './store-checks.js';
 
 export interface BackendCapabilities {
   /** Several processes may share the database (SQLite: one file; PostgreSQL: always). */
@@ -356,11 +382,15 @@ export type JobEventType =
   | 'released'
   | 'promoted'
   | 'replayed'
-  | 'rescued';
+  | 'rescued'
+  | 'retried'
+  | 'removed'
+  | 'updated';
 
 /**
  * A state change, published by the backend after the change commits.
- * `state` is the job's state after the change. `data` carries, when small (JSON <= 1 KiB):
+ * `state` is the job's state after the change (`removed`: the state it had when deleted).
+ * `data` carries, when small (JSON <= 1 KiB):
  * the result (`completed`), the progress (`progress`), or `{ message, kind }` of the attempt
  * error (`retrying`, `dead`, `rescued`).
  */
@@ -415,6 +445,12 @@ export interface Backend {
   finalizeJobs(params: FinalizeParams): Promise<LeaseOutcome[]>;
   cancelJobs(params: CancelJobsParams): Promise<CancelOutcome[]>;
 
+  /** Operator actions on given jobs, compare-and-set on state (job-actions.ts). */
+  retryJobs(params: RetryJobsParams): Promise<RetryOutcome[]>;
+  promoteJobs(params: PromoteJobsParams): Promise<JobActionOutcome[]>;
+  deleteJobs(params: DeleteJobsParams): Promise<JobActionOutcome[]>;
+  updateJobPayloads(params: UpdatePayloadsParams): Promise<JobActionOutcome[]>;
+
   /** Leader-only maintenance. Each is safe to run concurrently with anything (CAS). */
   promoteDueJobs(params: { limit: number; now?: Date }): Promise<PromoteResult>;
   /** Earliest runAt among scheduled/retrying jobs, for the promoter's sleep. */
@@ -443,6 +479,23 @@ export interface Backend {
   dlqPurge(params: DlqSelectParams): Promise<number>;
   /** Marks dead jobs as resolved with a note; they stay in the DLQ listing but leave its depth. */
   dlqResolve(params: DlqResolveParams): Promise<number>;
+
+  // The stores of stores.ts (worker registry, idempotency keys, throughput counters). Unlike the
+  // job operations, these validate their own input (store-checks.ts): the server calls them too.
+  /** Registers or heartbeats workers, all in one statement: `lastSeenAt = now`, `startedAt` kept. */
+  upsertWorkers(params: UpsertWorkersParams): Promise<void>;
+  /** Deletes workers by id; returns how many existed. */
+  removeWorkers(params: { ids: string[] }): Promise<number>;
+  /** Registered workers by (queue, id). */
+  listWorkers(params?: ListWorkersParams): Promise<WorkerInfo[]>;
+  /** Atomic insert-if-absent (or if the stored key expired) of an idempotency key. */
+  claimIdempotencyKey(params: ClaimIdempotencyKeyParams): Promise<IdempotencyClaim>;
+  /** Adds counts to per-(queue, minute) rows in one statement. */
+  recordStats(params: RecordStatsParams): Promise<void>;
+  /** Per-minute rows of [from's minute, to), by minute then queue. */
+  readStats(params: ReadStatsParams): Promise<StatsRow[]>;
+  /** Leader-only: deletes stale workers, expired idempotency keys and old stats rows. */
+  pruneStores(params: PruneStoresParams): Promise<PruneStoresResult>;
 
   /** Optional capability: state-change events. Returns an unsubscribe function. */
   subscribe?(listener: EventListener): () => void;

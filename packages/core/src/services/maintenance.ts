@@ -3,7 +3,8 @@
  * - promoter: scheduled/retrying jobs whose runAt is due → queued. It sleeps until the next due
  *   time (bounded by its interval) and is woken when a job is scheduled earlier than that;
  * - rescuer: running jobs whose lease expired → queued, dead or cancelled (counts an attempt);
- * - pruner: finished jobs past their retention → deleted.
+ * - pruner: finished jobs past their retention → deleted; then the stores (stores.ts): workers
+ *   not seen for `workerExpiryMs`, expired idempotency keys, stats older than `statsRetentionMs`.
  * Every operation is a compare-and-set in the backend, so a second leader (during a handover)
  * wastes work but never corrupts a job. Each loop drains in batches until a batch comes back short.
  */
@@ -11,6 +12,7 @@ import type { Backend, RetentionDefaults } from '../backend/backend.js';
 import type { EventHub } from '../events.js';
 import type { Logger } from '../logger.js';
 import { Loop, type Service } from './loop.js';
+import type { StatsRecorder } from '../telemetry/stats-recorder.js';
 
 export interface MaintenanceIntervals {
   /** Longest sleep of the promoter between checks (it wakes earlier for due jobs). Default 1000. */
@@ -37,7 +39,13 @@ export interface MaintenanceContext {
   hub: EventHub;
   intervals: MaintenanceIntervals;
   retention: RetentionDefaults;
+  /** Limits of the stores' pruning (default: workers 60 s, stats 7 days). */
+  stores?: { workerExpiryMs: number | null; statsRetentionMs: number | null };
+  /** Counts what the rescuer moved (throughput counters); absent when telemetry is off. */
+  stats?: StatsRecorder | null;
 }
+
+const DEFAULT_STORE_LIMITS = { workerExpiryMs: 60_000, statsRetentionMs: 7 * 24 * 3600 * 1000 };
 
 /** A promoter that sleeps until the next due job; internal events wake it for earlier ones. */
 export class Promoter implements Service {
@@ -89,6 +97,9 @@ export function createRescuer(ctx: MaintenanceContext): Loop {
         const result = await ctx.backend.rescueExpiredLeases({ limit: BATCH, retention: ctx.retention });
         const moved = result.requeued.length + result.dead.length + result.cancelled.length;
         if (moved > 0) ctx.logger.warn({ requeued: result.requeued.length, dead: result.dead.length }, 'spindle: rescued jobs whose lease expired');
+        if (moved > 0 && ctx.stats) {
+          await ctx.stats.countRescued(result).catch((err: unknown) => ctx.logger.warn({ err }, 'spindle: counting rescued jobs failed'));
+        }
         if (moved < BATCH) break;
       }
     },
@@ -104,6 +115,11 @@ export function createPruner(ctx: MaintenanceContext): Loop {
       for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
         const deleted = await ctx.backend.pruneJobs({ limit: BATCH });
         if (deleted < BATCH) break;
+      }
+      const limits = ctx.stores ?? DEFAULT_STORE_LIMITS;
+      for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
+        const pruned = await ctx.backend.pruneStores({ ...limits, limit: BATCH });
+        if (Math.max(pruned.workers, pruned.idempotencyKeys, pruned.stats) < BATCH) break;
       }
     },
   });

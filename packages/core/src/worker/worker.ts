@@ -27,6 +27,7 @@ import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import type { StatsRecorder } from '../telemetry/stats-recorder.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 
 export type { WorkerOptions } from './options.js';
@@ -42,7 +43,12 @@ export interface WorkerContext {
   maxResultBytes: number;
   classifyError?: ErrorClassifier | undefined;
   backoff?: BackoffFunction | undefined;
-  onClosed: (worker: Worker<any, any>) => void;
+  /** Awaited before close() resolves (e.g. the worker's registry row is deleted). */
+  onClosed: (worker: Worker<any, any>) => void | Promise<void>;
+  /** Called when the worker starts (the worker registry lists it). */
+  onStarted?: (worker: Worker<any, any>) => void;
+  /** Counts the outcomes this worker committed (throughput counters). */
+  stats?: StatsRecorder | null;
   /** Resolves when the client is started (schema ready); the worker claims nothing before. */
   ready: () => Promise<void>;
 }
@@ -87,7 +93,11 @@ export class Worker<P = unknown, R = unknown> {
     this.queue = queue;
     this.completer = new GroupCommit({
       name: 'writing job outcomes',
-      write: (items) => ctx.backend.finalizeJobs({ items, retention: ctx.retention }),
+      write: async (items) => {
+        const outcomes = await ctx.backend.finalizeJobs({ items, retention: ctx.retention });
+        ctx.stats?.countFinalized(this.queue, items, outcomes);
+        return outcomes;
+      },
       maxBatch: 500,
       onFailure: 'retry',
       logger: ctx.logger,
@@ -124,6 +134,7 @@ export class Worker<P = unknown, R = unknown> {
     this.unsubscribe = this.ctx.hub.addInternal((event) => this.onEvent(event));
     this.leases.start();
     this.fetching = this.fetchLoop();
+    this.ctx.onStarted?.(this);
   }
 
   /**
@@ -167,6 +178,11 @@ export class Worker<P = unknown, R = unknown> {
   dispatchSlots(): number {
     if (this.state !== 'running' || !this.drained || this.buffer.length > 0) return 0;
     return Math.max(0, this.opts.concurrency - this.slotsInUse);
+  }
+
+  /** Most handlers running at once. */
+  get concurrency(): number {
+    return this.opts.concurrency;
   }
 
   /** The lease length this worker claims with (dispatched jobs get the same). */
@@ -414,7 +430,7 @@ export class Worker<P = unknown, R = unknown> {
   private async shutdown(graceMs: number): Promise<void> {
     if (this.state === 'created') {
       this.state = 'closed';
-      this.ctx.onClosed(this);
+      await this.ctx.onClosed(this);
       return;
     }
     this.state = 'closing';
@@ -435,6 +451,6 @@ export class Worker<P = unknown, R = unknown> {
     await this.leases.stop();
     this.unsubscribe?.();
     this.state = 'closed';
-    this.ctx.onClosed(this);
+    await this.ctx.onClosed(this);
   }
 }

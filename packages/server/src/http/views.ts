@@ -1,0 +1,52 @@
+/**
+ * How stored records look on the wire: JSON-ready objects with ISO 8601 UTC timestamps, the
+ * job's state as `status`, and `maxAttempts` (what HTTP users count) next to `attempt`.
+ *
+ * Invariant: the lease token never appears in a view (the core's JobRecord does not carry it);
+ * the payload appears only when the caller may read payloads.
+ */
+import type { AttemptError, JobRecord } from '@spindle/core';
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export interface ViewOptions {
+  /** False hides `payload` and `result` (a key without the read-payload scope). */
+  includePayload: boolean;
+}
+
+export function jobView(job: JobRecord, options: ViewOptions = { includePayload: true }) {
+  return {
+    id: job.id,
+    queue: job.queue,
+    name: job.name,
+    status: job.state,
+    ...(options.includePayload ? { payload: job.payload } : {}),
+    priority: job.priority,
+    attempt: job.attempt,
+    maxAttempts: job.maxRetries + 1,
+    progress: job.progress,
+    result: options.includePayload ? job.result : null,
+    errors: job.errors.map(errorView),
+    uniqueKey: job.uniqueKey,
+    timeoutMs: job.timeoutMs,
+    round: job.round,
+    createdAt: job.createdAt.toISOString(),
+    runAt: job.runAt.toISOString(),
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+    leaseExpiresAt: iso(job.leaseExpiresAt),
+    workerId: job.workerId,
+    cancelRequested: job.cancelRequested,
+    failureReason: job.failureReason,
+    firstFailedAt: iso(job.firstFailedAt),
+    lastFailedAt: iso(job.lastFailedAt),
+    resolution: job.resolution ? { note: job.resolution.note, at: job.resolution.at.toISOString() } : null,
+    expiresAt: iso(job.expiresAt),
+  };
+}
+
+export type JobViewBody = ReturnType<typeof jobView>;
+
+function errorView(e: AttemptError) {
+  return { ...e, at: new Date(e.at).toISOString() };
+}

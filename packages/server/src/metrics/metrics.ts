@@ -1,0 +1,171 @@
+/**
+ * Prometheus metrics of a Spindle server (prom-client, one registry per server).
+ *
+ * - Counters and histograms are fed by the event log: the server sees the events of every
+ *   process on the database (SQLite outbox, PostgreSQL NOTIFY), so a single server's counters
+ *   describe the whole deployment. Events are best effort (DESIGN §8), so these are too.
+ * - Gauges (jobs by state, DLQ depth, oldest job age, paused) are read from the database at
+ *   scrape time, so they are exact and shared by every server.
+ *
+ * Invariants: labels are bounded sets — queue names and states, never job ids or names (job
+ * names are caller-chosen and unbounded). The start/enqueue times kept to compute durations are
+ * capped (`MAX_TRACKED` jobs, oldest dropped first): memory does not grow with traffic.
+ */
+import { JOB_STATES, type Client } from '@spindle/core';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventLog, WireEvent } from '../push/event-log.js';
+
+const MAX_TRACKED = 50_000;
+/** OpenTelemetry's messaging duration buckets (seconds). */
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 300];
+
+/** A Map that forgets its oldest entries beyond a cap. */
+class BoundedMap<V> extends Map<string, V> {
+  constructor(private readonly cap: number) {
+    super();
+  }
+  override set(key: string, value: V): this {
+    if (this.size >= this.cap && !this.has(key)) {
+      const oldest = this.keys().next();
+      if (!oldest.done) this.delete(oldest.value);
+    }
+    return super.set(key, value);
+  }
+}
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly enqueued: Counter<'queue'>;
+  private readonly completed: Counter<'queue'>;
+  private readonly failed: Counter<'queue' | 'final'>;
+  private readonly deadLettered: Counter<'queue'>;
+  private readonly cancelled: Counter<'queue'>;
+  private readonly processDuration: Histogram<'queue' | 'status'>;
+  private readonly waitDuration: Histogram<'queue'>;
+  private readonly queuedAt = new BoundedMap<number>(MAX_TRACKED);
+  private readonly startedAt = new BoundedMap<number>(MAX_TRACKED);
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly client: Client,
+    streams: () => number,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges with a counter's `_total` suffix; promtool rejects that.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+    this.enqueued = new Counter({ name: 'spindle_jobs_enqueued_total', help: 'Jobs added.', labelNames: ['queue'], registers });
+    this.completed = new Counter({ name: 'spindle_jobs_completed_total', help: 'Jobs completed.', labelNames: ['queue'], registers });
+    this.failed = new Counter({ name: 'spindle_jobs_failed_total', help: 'Failed attempts; final="true" when the job went to the DLQ.', labelNames: ['queue', 'final'], registers });
+    this.deadLettered = new Counter({ name: 'spindle_jobs_dead_lettered_total', help: 'Jobs moved to the dead-letter queue.', labelNames: ['queue'], registers });
+    this.cancelled = new Counter({ name: 'spindle_jobs_cancelled_total', help: 'Jobs cancelled.', labelNames: ['queue'], registers });
+    this.processDuration = new Histogram({ name: 'spindle_job_process_duration_seconds', help: 'Attempt duration, start to outcome.', labelNames: ['queue', 'status'], buckets: BUCKETS, registers });
+    this.waitDuration = new Histogram({ name: 'spindle_job_wait_duration_seconds', help: 'Time from due (enqueued or runAt) to start.', labelNames: ['queue'], buckets: BUCKETS, registers });
+
+    const dlq = new Gauge({ name: 'spindle_dlq_depth', help: 'Unresolved dead jobs per queue.', labelNames: ['queue'], registers });
+    const oldest = new Gauge({ name: 'spindle_queue_oldest_job_age_seconds', help: 'How long the oldest due job has waited.', labelNames: ['queue'], registers });
+    const paused = new Gauge({ name: 'spindle_queue_paused', help: '1 when the queue is paused.', labelNames: ['queue'], registers });
+    // This gauge's collector fills all four database-backed gauges in one pass per scrape
+    // (prom-client collects every metric before rendering, in registration order).
+    const jobs: Gauge<'queue' | 'state'> = new Gauge({
+      name: 'spindle_queue_jobs',
+      help: 'Jobs by queue and state.',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect: () => this.readDatabase(jobs, dlq, oldest, paused),
+    });
+    new Gauge({
+      name: 'spindle_push_clients',
+      help: 'Open SSE and WebSocket streams.',
+      registers,
+      collect() {
+        this.set(streams());
+      },
+    });
+  }
+
+  private async readDatabase(jobs: Gauge<'queue' | 'state'>, dlq: Gauge<'queue'>, oldest: Gauge<'queue'>, paused: Gauge<'queue'>): Promise<void> {
+    const [counts, depths, queues, now] = await Promise.all([this.client.counts(), this.client.dlq.depth(), this.client.listQueues(), this.client.now()]);
+    jobs.reset();
+    dlq.reset();
+    oldest.reset();
+    paused.reset();
+    for (const [queue, byState] of Object.entries(counts)) for (const state of JOB_STATES) jobs.set({ queue, state }, byState[state]);
+    for (const d of depths) dlq.set({ queue: d.queue }, d.depth);
+    for (const q of queues) paused.set({ queue: q.name }, q.paused ? 1 : 0);
+    await Promise.all(
+      Object.entries(counts)
+        .filter(([, c]) => c.queued > 0)
+        .map(async ([queue]) => {
+          const page = await this.client.listJobs({ filter: { queue, states: ['queued'] }, order: 'oldest', limit: 1 });
+          const job = page.jobs[0];
+          oldest.set({ queue }, job ? Math.max(0, (now.getTime() - job.runAt.getTime()) / 1000) : 0);
+        }),
+    );
+  }
+
+  attach(events: EventLog): void {
+    this.unsubscribe = events.subscribe({}, (e) => this.observe(e));
+  }
+
+  detach(): void {
+    this.unsubscribe?.();
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private observe(e: WireEvent): void {
+    if (!e.jobId) return;
+    const at = Date.parse(e.at);
+    const queue = e.queue;
+    switch (e.type) {
+      case 'job.added':
+        this.enqueued.inc({ queue });
+        if (e.status === 'queued') this.queuedAt.set(e.jobId, at);
+        else if (e.status === 'running') this.started(e.jobId, queue, at, at);
+        break;
+      case 'job.promoted':
+      case 'job.released':
+      case 'job.replayed':
+      case 'job.rescued':
+        if (e.status === 'queued') this.queuedAt.set(e.jobId, at);
+        break;
+      case 'job.started':
+        this.started(e.jobId, queue, at, this.queuedAt.get(e.jobId));
+        break;
+      case 'job.completed':
+        this.completed.inc({ queue });
+        this.finished(e.jobId, queue, 'completed', at);
+        break;
+      case 'job.retrying':
+        this.failed.inc({ queue, final: 'false' });
+        this.finished(e.jobId, queue, 'failed', at);
+        if (e.status === 'queued') this.queuedAt.set(e.jobId, at);
+        break;
+      case 'job.dead':
+        this.failed.inc({ queue, final: 'true' });
+        this.deadLettered.inc({ queue });
+        this.finished(e.jobId, queue, 'failed', at);
+        break;
+      case 'job.cancelled':
+        this.cancelled.inc({ queue });
+        this.finished(e.jobId, queue, 'cancelled', at);
+        break;
+    }
+  }
+
+  private started(jobId: string, queue: string, at: number, dueAt: number | undefined): void {
+    this.queuedAt.delete(jobId);
+    this.startedAt.set(jobId, at);
+    if (dueAt !== undefined) this.waitDuration.observe({ queue }, Math.max(0, at - dueAt) / 1000);
+  }
+
+  private finished(jobId: string, queue: string, status: string, at: number): void {
+    const started = this.startedAt.get(jobId);
+    if (started === undefined) return;
+    this.startedAt.delete(jobId);
+    this.processDuration.observe({ queue, status }, Math.max(0, at - started) / 1000);
+  }
+}

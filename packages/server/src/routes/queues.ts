@@ -1,0 +1,87 @@
+/**
+ * Queue routes: every queue with its counts by state, DLQ depth, oldest waiting job and paused
+ * flag; one queue; pause and resume.
+ *
+ * Invariants:
+ * - A queue exists once it has jobs or a pause/resume record; `GET /queues/:queue` of any other
+ *   name is a 404 (so names cannot be probed through it).
+ * - `oldestQueuedAgeMs` is how long the oldest due job has waited since it became due (database
+ *   clock), 0 when none waits.
+ */
+import { JOB_STATES, type Client, type JobState } from '@spindle/core';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { RouteContext } from '../app.js';
+import { ApiProblem } from '../http/problem.js';
+import { PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
+
+const QueueView = z.object({
+  name: z.string(),
+  paused: z.boolean(),
+  counts: z.record(z.string(), z.int()),
+  dlqDepth: z.int().describe('Dead jobs not yet resolved.'),
+  oldestQueuedAgeMs: z.int(),
+});
+type QueueViewBody = z.infer<typeof QueueView>;
+
+const zeroCounts = (): Record<JobState, number> => Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+
+async function queueViews(client: Client, only?: string): Promise<QueueViewBody[]> {
+  const [queues, counts, depths, now] = await Promise.all([
+    client.listQueues(),
+    client.counts(only ? { queue: only } : {}),
+    client.dlq.depth(only ? { queue: only } : {}),
+    client.now(),
+  ]);
+  const depthOf = new Map(depths.map((d) => [d.queue, d.depth]));
+  const names = new Set([...queues.map((q) => q.name), ...Object.keys(counts)]);
+  const paused = new Set(queues.filter((q) => q.paused).map((q) => q.name));
+  const selected = [...names].filter((n) => only === undefined || n === only).sort();
+  return Promise.all(
+    selected.map(async (name) => {
+      const c = counts[name] ?? zeroCounts();
+      let oldestQueuedAgeMs = 0;
+      if (c.queued > 0) {
+        const page = await client.listJobs({ filter: { queue: name, states: ['queued'] }, order: 'oldest', limit: 1 });
+        const oldest = page.jobs[0];
+        if (oldest) oldestQueuedAgeMs = Math.max(0, now.getTime() - oldest.runAt.getTime());
+      }
+      return { name, paused: paused.has(name), counts: c, dlqDepth: depthOf.get(name) ?? 0, oldestQueuedAgeMs };
+    }),
+  );
+}
+
+export function queueRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get('/queues', { config: { access: { action: 'read', queue: 'all' } }, schema: { tags: ['queues'], summary: 'Every queue with counts, DLQ depth and oldest job age', response: { 200: z.object({ queues: z.array(QueueView) }) } } }, async () => ({
+      queues: await queueViews(client),
+    }));
+
+    app.get('/queues/:queue', { config: { access: { action: 'read', queue: 'param' } }, schema: { tags: ['queues'], summary: 'One queue', params: QueueParams, response: { 200: QueueView, ...PROBLEM_RESPONSES } } }, async (request) => {
+      const [view] = await queueViews(client, request.params.queue);
+      if (!view) throw new ApiProblem(404, 'not_found', `No queue ${request.params.queue}.`);
+      return view;
+    });
+
+    for (const action of ['pause', 'resume'] as const) {
+      app.post(
+        `/queues/:queue/${action}`,
+        {
+          config: { access: { action: 'admin', queue: 'param' } },
+          schema: {
+            tags: ['queues'],
+            summary: action === 'pause' ? 'Pause a queue: claims skip it, enqueues continue' : 'Resume a paused queue',
+            params: QueueParams,
+            response: { 200: z.object({ name: z.string(), paused: z.boolean() }), ...PROBLEM_RESPONSES },
+          },
+        },
+        async (request) => {
+          const name = request.params.queue;
+          if (action === 'pause') await client.pauseQueue(name);
+          else await client.resumeQueue(name);
+          return { name, paused: action === 'pause' };
+        },
+      );
+    }
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * `/metrics` on both backends: counters follow jobs through their lifecycle, gauges read the
+ * database, durations land in histograms, and the text passes `promtool check metrics` (the
+ * Debian `prometheus` package; required on CI, where .ci/run installs it) — elsewhere, when
+ * promtool is missing, a strict line parser checks the exposition format instead.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { BACKENDS, call, waitFor, withServer } from './harness.js';
+
+const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
+
+/** Every line is a comment (# HELP / # TYPE), blank, or `name{label="v",…} value`. */
+function strictParse(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const metric = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*,?)?\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)( -?[0-9]+)?$/;
+  for (const line of text.split('\n')) {
+    if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
+    const m = metric.exec(line);
+    assert.ok(m, `not exposition format: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return samples;
+}
+
+for (const maker of BACKENDS) {
+  describe(`${maker.name}: /metrics`, () => {
+    test('counters, gauges and histograms follow the jobs; the output is valid exposition format', () =>
+      withServer(maker, async ({ app, client }) => {
+        await call(app, 'POST', '/api/v1/queues/m/jobs/batch', { jobs: [{ name: 'ok' }, { name: 'ok' }, { name: 'bad' }] });
+        await call(app, 'POST', '/api/v1/queues/m/jobs', { name: 'later', opts: { delay: 60_000 } });
+        const worker = client.queue('m').process(
+          async (job) => {
+            if (job.name === 'bad') throw new Error('nope');
+            await new Promise((r) => setTimeout(r, 20));
+          },
+          { concurrency: 2 },
+        );
+        await client.queue('m').counts();
+        await waitFor(async () => (await client.counts({ queue: 'm' })).m?.completed === 2 && (await client.counts({ queue: 'm' })).m?.retrying === 1, 'two completed, one retrying');
+        await worker.close();
+        await new Promise((r) => setTimeout(r, 100));
+
+        const res = await call(app, 'GET', '/metrics');
+        assert.equal(res.status, 200);
+        assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+        const samples = strictParse(res.raw);
+        assert.equal(samples.get('spindle_jobs_enqueued_total{queue="m"}'), 4);
+        assert.equal(samples.get('spindle_jobs_completed_total{queue="m"}'), 2);
+        assert.equal(samples.get('spindle_jobs_failed_total{queue="m",final="false"}'), 1);
+        assert.equal(samples.get('spindle_queue_jobs{queue="m",state="scheduled"}'), 1);
+        assert.equal(samples.get('spindle_queue_jobs{queue="m",state="completed"}'), 2);
+        assert.equal(samples.get('spindle_job_process_duration_seconds_count{queue="m",status="completed"}'), 2);
+        assert.ok((samples.get('spindle_job_process_duration_seconds_sum{queue="m",status="completed"}') ?? 0) >= 0.03);
+        assert.equal(samples.get('spindle_job_wait_duration_seconds_count{queue="m"}'), 3);
+        assert.ok(samples.has('process_cpu_user_seconds_total'));
+        assert.doesNotMatch(res.raw, /job_id|jobId/, 'no job ids in labels');
+
+        if (hasPromtool) {
+          const check = spawnSync('promtool', ['check', 'metrics'], { input: res.raw, encoding: 'utf8' });
+          assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+        } else {
+          assert.ok(!process.env.CI, 'CI must have promtool (.ci/run installs the Debian prometheus package)');
+        }
+      }));
+  });
+}
