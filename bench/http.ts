@@ -10,7 +10,9 @@
  *
  * The server runs in this process; autocannon runs in a child process (`--loader child`, the
  * default) or in this process (`--loader in-process`). Unless `--no-compare`, the SQLite rows are
- * also measured the other way, so the report shows what sharing the event loop costs.
+ * also measured the other way, so the report shows what sharing the event loop costs. Each run
+ * waits for the machine to be quiet first (`--no-wait-quiet` to skip), and records the CPU that
+ * other processes used meanwhile (`otherCpuPct`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +24,7 @@ import { load, loadInChild, type LoadSpec } from './lib/http-load.js';
 import { renderHttpReport, type HttpCell, type HttpReport, type HttpRun, type Loader } from './lib/http-report.js';
 import { openTarget, STORE_LABELS, STORE_SETTINGS, type StoreKind } from './lib/http-target.js';
 import { machineInfo } from './lib/machine.js';
-import { machineCpuPct, readMachineCpu } from './lib/machine-cpu.js';
+import { foreignCpuPct, foreignProcessTicks, machineCpuPct, readMachineCpu, waitForQuiet } from './lib/machine-cpu.js';
 import { medianOf, round } from './lib/stats.js';
 import { pgQuery } from './systems/spindle-postgres.js';
 
@@ -37,6 +39,8 @@ const { values: args } = parseArgs({
     loader: { type: 'string', default: 'child' },
     'no-compare': { type: 'boolean', default: false },
     'no-report': { type: 'boolean', default: false },
+    /** Start each run only once the machine is quiet (other programs under 25 % of a core), waiting up to 2 min. */
+    'no-wait-quiet': { type: 'boolean', default: false },
   },
 });
 
@@ -45,6 +49,9 @@ const runs = Number(args.runs ?? (quick ? 1 : 3));
 const durationSec = Number(args.duration ?? (quick ? 3 : 10));
 const warmupSec = 1;
 const readIds = 1000;
+/** A run during which other programs (not this benchmark, not PostgreSQL) used more is repeated, up to RETRIES times. */
+const MAX_FOREIGN_CPU_PCT = 20;
+const RETRIES = 3;
 const QUEUE = 'bench';
 const ENQUEUE_BODY = JSON.stringify({ name: 'x', payload: { n: 1 } });
 const stores = args.stores!.split(',') as StoreKind[];
@@ -56,16 +63,20 @@ if (loader !== 'child' && loader !== 'in-process') throw new Error(`--loader mus
 for (const s of stores) if (!(s in STORE_LABELS)) throw new Error(`unknown store ${s} (known: sqlite, postgres)`);
 const otherLoader: Loader = loader === 'child' ? 'in-process' : 'child';
 
-type Workload = HttpCell['workload'];
 interface Plan {
   store: StoreKind;
-  workload: Workload;
+  workload: HttpCell['workload'];
   connections: number;
   loader: Loader;
 }
 
 /** One run on a fresh store: set up, warm up (not counted), measure, check, tear down. */
 async function measure(p: Plan): Promise<HttpRun> {
+  if (!args['no-wait-quiet']) {
+    const waited = await waitForQuiet();
+    if (waited < 0) console.error('  warning: the machine is busy with something else; measuring anyway');
+    else if (waited > 1) console.error(`  waited ${waited} s for the machine to be quiet`);
+  }
   const target = await openTarget(p.store);
   try {
     let spec: LoadSpec = { url: target.url, method: 'POST', path: `/api/v1/queues/${QUEUE}/jobs`, body: ENQUEUE_BODY, connections: p.connections, durationSec };
@@ -80,22 +91,29 @@ async function measure(p: Plan): Promise<HttpRun> {
     let t0 = performance.now();
     let inserts0 = target.inserts();
     let machine0 = readMachineCpu();
+    let foreign0 = new Map<number, number>();
     const result = await run(spec, () => {
+      foreign0 = foreignProcessTicks();
+      machine0 = readMachineCpu();
+      inserts0 = target.inserts();
       cpu = process.cpuUsage();
       t0 = performance.now();
-      inserts0 = target.inserts();
-      machine0 = readMachineCpu();
     });
     const used = process.cpuUsage(cpu);
-    const serverCpuPct = round(((used.user + used.system) / 1000 / (performance.now() - t0)) * 100, 0);
+    const wallMs = performance.now() - t0;
+    const serverCpuPct = round(((used.user + used.system) / 1000 / wallMs) * 100, 0);
     const machinePct = machineCpuPct(machine0, readMachineCpu());
-    const row: HttpRun = { ...result, serverCpuPct, otherCpuPct: round(machinePct - serverCpuPct - (p.loader === 'child' ? result.loaderCpuPct : 0), 0), socketsOpened: target.socketsOpened() };
+    const row: HttpRun = {
+      ...result,
+      serverCpuPct,
+      otherCpuPct: round(machinePct - serverCpuPct - (p.loader === 'child' ? result.loaderCpuPct : 0), 0),
+      foreignCpuPct: round(foreignCpuPct(foreign0, foreignProcessTicks(), wallMs), 0),
+      socketsOpened: target.socketsOpened(),
+    };
+    if (row.socketsOpened > 2 * p.connections) console.error(`  warning: ${row.socketsOpened} connections opened for 2 × ${p.connections} (keep-alive not holding?)`);
     if (p.workload === 'enqueue') {
       const inserts = target.inserts();
       row.jobsPerInsert = round((inserts.jobs - inserts0.jobs) / Math.max(1, inserts.calls - inserts0.calls), 2);
-    }
-    if (row.socketsOpened > 2 * p.connections) console.error(`  warning: ${row.socketsOpened} connections opened for 2 × ${p.connections} (keep-alive not holding?)`);
-    if (p.workload === 'enqueue') {
       const counts = await target.client.queue(QUEUE).counts();
       row.jobsStored = Object.values(counts).reduce((a, b) => a + b, 0);
       // Every 201 is a stored job; a few more may be stored whose answer was cut at the end.
@@ -160,16 +178,26 @@ const started = Date.now();
 const cells: HttpCell[] = [];
 for (const p of plans) {
   const rows: HttpRun[] = [];
+  const discarded: HttpRun[] = [];
   for (let r = 0; r < runs; r++) {
-    try {
-      rows.push(await measure(p));
-    } catch (err) {
-      console.error(`${p.store} ${p.workload} c${p.connections} ${p.loader} run ${r + 1} failed: ${err instanceof Error ? err.message : String(err)}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const row = await measure(p);
+        if (row.foreignCpuPct > MAX_FOREIGN_CPU_PCT && attempt <= RETRIES && !args['no-wait-quiet']) {
+          console.error(`  run ${r + 1} disturbed (other programs used ${row.foreignCpuPct} % of a core): repeating it`);
+          discarded.push(row);
+          continue;
+        }
+        rows.push(row);
+      } catch (err) {
+        console.error(`${p.store} ${p.workload} c${p.connections} ${p.loader} run ${r + 1} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      break;
     }
   }
   if (rows.length === 0) continue;
   const median = medianOf(rows);
-  cells.push({ ...p, runs: rows, median });
+  cells.push({ ...p, runs: rows, median, discarded });
   console.error(`${p.store.padEnd(9)} ${p.workload.padEnd(8)} c${String(p.connections).padEnd(3)} ${p.loader.padEnd(10)} ${median.requestsPerSec} req/s  p50 ${median.p50Ms} ms  p99 ${median.p99Ms} ms  server CPU ${median.serverCpuPct} %  autocannon CPU ${median.loaderCpuPct} %  other CPU ${median.otherCpuPct} %`);
 }
 

@@ -6,10 +6,13 @@
  *   npm run bench                     full run (~20–30 min on 2 cores)
  *   npm run bench -- --quick          small sizes, 1 run (< 3 min)
  *   npm run bench -- --systems spindle-sqlite,bullmq --workloads drain-c50,latency-idle
+ *   npm run bench -- --merge results/2026-11-28-vm.json --systems spindle-sqlite --workloads backlog
+ *                                     re-measure some systems/workloads and replace them in a full
+ *                                     results file (the README is regenerated from the merged file)
  *
  * Figures go to results and the README, never into tests.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { SystemAdapter } from './lib/adapter.js';
@@ -30,6 +33,8 @@ const { values: args } = parseArgs({
     systems: { type: 'string', default: SYSTEMS.join(',') },
     workloads: { type: 'string' },
     'no-readme': { type: 'boolean', default: false },
+    /** A full results file (relative to bench/) whose entries this run's measurements replace. */
+    merge: { type: 'string' },
     /** Systems measured in the backlog workload (seeding a million rows is slow for some peers). */
     'backlog-systems': { type: 'string', default: 'spindle-sqlite,spindle-postgres,graphile-worker' },
   },
@@ -166,6 +171,22 @@ const report = {
 
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
+if (args.merge) {
+  // Replace what this run measured inside an earlier full run; everything else stays as it was.
+  const target = new URL(args.merge, new URL('./', import.meta.url));
+  const base = JSON.parse(readFileSync(target, 'utf8')) as typeof report & { remeasured?: Array<{ date: string; systems: string[]; workloads: string[] }> };
+  for (const [workload, bySystem] of Object.entries(report.results)) Object.assign((base.results[workload] ??= {}), bySystem);
+  Object.assign(base.workloads, report.workloads);
+  if (report.backlog) base.backlog = { sizes: report.backlog.sizes, results: { ...(base.backlog?.results ?? {}), ...report.backlog.results } };
+  if (report.ceiling) base.ceiling = report.ceiling;
+  base.remeasured = [...(base.remeasured ?? []), { date: report.date, systems: Object.keys(report.systems), workloads: [...(selected ?? ['all'])] }];
+  writeFileSync(target, `${JSON.stringify(base, null, 2)}\n`);
+  const { readme, svg } = renderReadme(base, args.merge.replace(/^\.\//, ''));
+  writeFileSync(new URL('./README.md', import.meta.url), readme);
+  writeFileSync(new URL('./chart.svg', import.meta.url), svg);
+  console.error(`merged into ${target.pathname}; bench/README.md and bench/chart.svg regenerated`);
+  process.exit(0);
+}
 const stamp = report.date.slice(0, 10);
 const file = new URL(`${stamp}-${hostname()}${quick ? `-quick-${report.date.slice(11, 19).replaceAll(':', '')}` : ''}.json`, dir);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

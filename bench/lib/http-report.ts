@@ -13,6 +13,8 @@ export type HttpRun = LoadResult & {
   serverCpuPct: number;
   /** CPU of everything else on the machine during the run (database server, OS, other programs), % of one core. */
   otherCpuPct: number;
+  /** CPU of programs other than the benchmark's processes and PostgreSQL during the run. */
+  foreignCpuPct: number;
   /** TCP connections the server accepted, warm-up included (keep-alive: 2 × connections). */
   socketsOpened: number;
   /** Enqueue only: jobs per insert transaction during the run (the Client's group commit). */
@@ -28,6 +30,8 @@ export interface HttpCell {
   loader: Loader;
   runs: HttpRun[];
   median: HttpRun;
+  /** Runs repeated because other programs disturbed them (kept for the record, not in the median). */
+  discarded: HttpRun[];
 }
 
 export interface HttpReport {
@@ -121,7 +125,8 @@ export function renderHttpReport(report: HttpReport, resultsPath: string): strin
     '',
     mainTable(report),
     '',
-    'non-2xx and errors are totals over all runs of a row (each must be 0). jobs / insert: enqueues per database insert transaction, i.e. how much the Client\'s group commit batched (counted by wrapping the backend\'s `insertJobs` in the benchmark). CPU is % of one core (the machine has ${report.machine.cores}) over a run: the server\'s process (server, Client and, for SQLite, the database engine), autocannon\'s, and everything else on the machine (PostgreSQL\'s server processes, the OS; on SQLite rows it should be near 0, or something disturbed the run).`,
+    "non-2xx and errors are totals over all runs of a row (each must be 0). jobs / insert: enqueues per database insert transaction, i.e. how much the Client's group commit batched (counted by wrapping the backend's `insertJobs` in the benchmark).",
+    `CPU is % of one core (the machine has ${m.cores}) over a run: the server's process (server, Client and, for SQLite, the database engine), autocannon's, and everything else on the machine (PostgreSQL's server processes; on SQLite rows only the kernel's I/O threads and the like, so a large figure there means something else disturbed the run).`,
     '',
     batchingNote(report),
     '',
@@ -132,7 +137,7 @@ export function renderHttpReport(report: HttpReport, resultsPath: string): strin
     `- **Enqueue**: \`POST /api/v1/queues/bench/jobs\` with body \`{"name":"x","payload":{"n":1}}\`, no worker running. Each 201 means the job is committed (the server answers after the Client's group commit).`,
     `- **Read**: \`GET /api/v1/jobs/<id>\`, rotating over ${fmt(report.readIds)} jobs enqueued before the run (untimed); each request takes the next id, shared across connections (autocannon's \`setupRequest\`).`,
     `- Closed loop: ${[...new Set(report.cells.map((c) => c.connections))].join(' and ')} keep-alive connections, each sending its next request when the previous answer arrives (no pipelining), for ${report.durationSec} s after a ${report.warmupSec} s warm-up on the same server (not counted).`,
-    `- A fresh store for every run: a new SQLite file or PostgreSQL schema, a new Client and a new server (port chosen by the OS, 127.0.0.1).`,
+    `- A fresh store for every run: a new SQLite file or PostgreSQL schema, a new Client and a new server (port chosen by the OS, 127.0.0.1). Each run starts once the machine is quiet (under 25 % of a core busy over 1 s); a run during which programs other than the benchmark and PostgreSQL used more than 20 % of a core is repeated (up to 3 times; ${report.cells.reduce((n, c) => n + c.discarded.length, 0)} such runs this time, kept in the results file under \`discarded\`).`,
     `- autocannon ran **${report.loader === 'child' ? 'in a child process' : 'in the server\'s process'}** (${report.loader === 'child' ? 'its own event loop and, on this machine, in effect its own core' : 'sharing its event loop'}); the server, its Client and the database driver run in the benchmark's main process. ${report.cells.some((c) => c.loader !== report.loader) ? 'The table above compares both ways.' : ''}`.trimEnd(),
     '- requests/s is autocannon\'s mean of per-second counts; p50/p99 are computed from every response time autocannon reports (float milliseconds; autocannon\'s own histogram rounds to whole milliseconds, and its figures are kept in the results file as `acP50Ms`/`acP99Ms`).',
     '- PostgreSQL runs on the same machine, so it competes for the same 2 cores as the server and autocannon.',

@@ -14,6 +14,8 @@ interface Report {
   results: Record<string, Record<string, { runs: Row[]; median: Row }>>;
   backlog: { sizes: { [K in 'work' | 'big' | 'completed' | 'dead' | 'scheduled']: number }; results: Record<string, unknown> } | null;
   ceiling: Record<string, { rows: number; insertRowsPerSec: number; updateRowsPerSec: number; drainCeilingJobsPerSec: number }> | null;
+  /** Later runs (`--merge`) that replaced some systems' figures in this file. */
+  remeasured?: Array<{ date: string; systems: string[]; workloads: string[] }>;
 }
 
 const SPINDLE = ['spindle-sqlite', 'spindle-postgres'];
@@ -188,6 +190,8 @@ export function renderReadme(report: Report, resultsPath: string): { readme: str
     '',
     `Machine: ${m.host}, ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}.`,
     '',
+    ...(report.remeasured ?? []).map((r) => `Re-measured on ${r.date.slice(0, 16).replace('T', ' ')} UTC (same machine, same settings): ${r.workloads.join(', ')} for ${r.systems.join(', ')}.`),
+    ...(report.remeasured?.length ? [''] : []),
     '![throughput](chart.svg)',
     '',
     '## Targets',

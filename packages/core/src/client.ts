@@ -37,6 +37,7 @@ import {
   Telemetry,
   type TelemetryOptions,
 } from './telemetry/telemetry.js';
+import { Tracing } from './telemetry/tracing.js';
 
 export interface RetentionOptions {
   /** Keep completed jobs this long (default 24 h); null keeps them forever. */
@@ -70,6 +71,11 @@ export interface ClientOptions {
    * reports nothing (the limits keep their defaults). Default true.
    */
   telemetry?: boolean | TelemetryOptions;
+  /**
+   * OpenTelemetry spans (`send {queue}`, `process {queue}`) when `@opentelemetry/api` is
+   * installed (telemetry/tracing.ts); false: none from this client. Default true.
+   */
+  tracing?: boolean;
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -106,11 +112,13 @@ export class Client {
   private readonly inserts: Enqueuer;
   /** Worker registry heartbeat and throughput counters (telemetry/). */
   private readonly telemetry: Telemetry;
+  /** Spans, loaded at start (telemetry/tracing.ts); Queue and Worker read it. @internal */
+  readonly tracing: Tracing;
 
   constructor(options: ClientOptions) {
     const issues = new Issues();
     if (!checkPlainObject(issues, 'options', options)) issues.throwIfAny();
-    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend', 'telemetry']);
+    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend', 'telemetry', 'tracing']);
     if (!options.backend || typeof options.backend.claimJobs !== 'function') issues.add('backend', 'must be a Spindle backend (e.g. new SqliteBackend({ path }))');
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     checkInt(issues, 'maxPayloadBytes', maxPayloadBytes, 1, 16 * 1024 * 1024);
@@ -122,7 +130,7 @@ export class Client {
     }
     checkMaintenance(issues, options.maintenance);
     checkTelemetry(issues, options.telemetry);
-    for (const key of ['autoMigrate', 'closeBackend'] as const) {
+    for (const key of ['autoMigrate', 'closeBackend', 'tracing'] as const) {
       if (options[key] !== undefined && typeof options[key] !== 'boolean') issues.add(key, 'must be a boolean');
     }
     const logger = options.logger as unknown as Record<string, unknown> | undefined;
@@ -143,6 +151,7 @@ export class Client {
     this.dlq = new Dlq(this);
     this.jobs = new JobAdmin(this);
     this.telemetry = new Telemetry(this.backend, this.logger, resolveTelemetry(options.telemetry));
+    this.tracing = new Tracing(options.tracing !== false, this.logger);
     this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger, stats: this.telemetry.stats });
   }
 
@@ -166,6 +175,7 @@ export class Client {
   }
 
   private async doStart(): Promise<void> {
+    await this.tracing.load(); // never rejects
     if (this.options.autoMigrate === false) await this.backend.checkSchema();
     else await this.backend.migrate();
     if (this.backend.subscribe && !this.unsubscribe) this.unsubscribe = this.backend.subscribe((events) => this.hub.dispatch(events));
@@ -254,6 +264,7 @@ export class Client {
         onStarted: (w) => this.telemetry.registry?.add(w),
         stats: this.telemetry.stats,
         ready: () => this.start(),
+        tracing: this.tracing,
       },
       queue.name,
       handler,

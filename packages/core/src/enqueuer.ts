@@ -31,6 +31,7 @@ export class Enqueuer {
   constructor(private readonly options: EnqueuerOptions) {
     this.batches = new GroupCommit({
       name: 'enqueue',
+      gather: 'io',
       maxBatch: 5000,
       weight: (jobs) => jobs.length,
       onFailure: 'reject',

@@ -25,6 +25,13 @@ export interface GroupCommitOptions<I, O> {
   logger: Logger;
   /** Called after each successful write. */
   onWritten?: () => void;
+  /**
+   * How long a batch gathers before it is written. `tick` (default): the current run of
+   * callbacks (a nextTick), the lowest latency for work submitted by one burst of promise
+   * callbacks. `io`: also every I/O callback of the current event-loop turn (a setImmediate),
+   * so requests arriving on many sockets at once — an HTTP server's enqueues — share a commit.
+   */
+  gather?: 'tick' | 'io';
 }
 
 interface Pending<I, O> {
@@ -88,8 +95,9 @@ export class GroupCommit<I, O> {
   private async drain(): Promise<void> {
     // Let the items submitted by the current run of callbacks join this batch: a nextTick runs
     // after the pending promise callbacks (e.g. a burst of handler completions), without waiting
-    // for the event loop's I/O phase as setImmediate would.
-    await new Promise<void>((r) => process.nextTick(r));
+    // for the event loop's I/O phase as setImmediate would — unless I/O batching was asked for.
+    if (this.options.gather === 'io') await new Promise<void>((r) => setImmediate(r));
+    else await new Promise<void>((r) => process.nextTick(r));
     let failures = 0;
     while (this.queue.length > 0 && !this.abandoned) {
       const batch = this.takeBatch();

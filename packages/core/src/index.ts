@@ -28,4 +28,5 @@ export { type Logger, consoleLogger, silentLogger } from './logger.js';
 export { Loop, type Service } from './services/loop.js';
 export { DEFAULT_MAINTENANCE, type MaintenanceIntervals } from './services/maintenance.js';
 export { DEFAULT_TELEMETRY, DEFAULT_IDEMPOTENCY_TTL_MS, type TelemetryOptions } from './telemetry/telemetry.js';
+export { TRACE_ATTRIBUTES, MESSAGING_SYSTEM, TRACER_NAME } from './telemetry/tracing.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH, JOB_ID_RE, Issues, checkInt, checkKnownKeys, checkPlainObject, checkIdentifier, checkJobId, describe } from './validate.js';

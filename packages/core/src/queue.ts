@@ -7,7 +7,7 @@
  * item first and inserts all of them in one backend call.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { InsertOutcome } from './backend/backend.js';
+import type { InsertOutcome, JobInsert } from './backend/backend.js';
 import { JOB_STATES, type JobRecord, type JobState } from './job/types.js';
 import { ValidationError } from './errors.js';
 import { buildJobInsert, mergeOptions, type JobOptions } from './job/options.js';
@@ -60,7 +60,7 @@ export class Queue<In = unknown, Out = In> {
     if (jobs.length === 0) return [];
     if (jobs.length > 100_000) throw new ValidationError([{ path: 'jobs', message: 'at most 100000 jobs per call' }]);
     const ctx = { queue: this.name, maxPayloadBytes: this.client.maxPayloadBytes, customBackoff: typeof this.definition.backoff === 'function' };
-    const inserts = [];
+    const inserts: JobInsert[] = [];
     let transaction: unknown;
     for (let i = 0; i < jobs.length; i++) {
       const path = jobs.length === 1 ? '' : `jobs[${i}].`;
@@ -76,7 +76,12 @@ export class Queue<In = unknown, Out = In> {
       if (insert) inserts.push(insert);
     }
     issues.throwIfAny();
-    return this.client.insert(inserts, transaction);
+    // Spans need the API, loaded when the client starts: an add before that waits for the start
+    // (its write would anyway). Off or not installed, `spans` is null and costs nothing more.
+    if (!this.client.tracing.ready) await this.client.start();
+    const spans = this.client.tracing.spans;
+    if (spans === null) return this.client.insert(inserts, transaction);
+    return spans.send(this.name, inserts.length, () => this.client.insert(inserts, transaction));
   }
 
   /** Starts a worker for this queue. Close it (or the client) to stop it. */

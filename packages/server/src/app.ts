@@ -37,6 +37,7 @@ import { workerProtocolRoutes } from './routes/worker-protocol.js';
 import { wsRoutes } from './routes/ws.js';
 import { workerRoutes } from './routes/workers.js';
 import type { HttpWorkerRegistry } from './push/http-workers.js';
+import type { DlqAlerts } from './push/dlq-alerts.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 import { SPINDLE_VERSION } from './version.js';
 
@@ -58,6 +59,7 @@ export interface RouteContext {
   operations: Operations;
   metrics: ServerMetrics;
   httpWorkers: HttpWorkerRegistry;
+  alerts: DlqAlerts;
   /** Webhook deliveries, or null when webhooks are not configured. */
   webhooks: WebhookService | null;
   /** API keys, or null when auth is off (loopback only). */

@@ -32,6 +32,8 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Lease given to HTTP workers when a claim does not say; default 30 s. */
   defaultLeaseMs?: number;
+  /** How often DLQ depths are re-read for `dlq.alert.*` events (they are also read after dead-job events); default 5 s. */
+  dlqAlertIntervalMs?: number;
   /** How often HTTP workers seen in claims are written to the worker registry; default 5 s. */
   workerReportMs?: number;
   /** Time to receive a request's headers (slowloris guard); default 10 s, at most 10 s. */
@@ -59,12 +61,13 @@ export interface ResolvedServerOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   workerReportMs: number;
+  dlqAlertIntervalMs: number;
   logger: boolean | Record<string, unknown>;
   auth: AuthOptions | null;
   webhooks: ResolvedWebhooks | null;
 }
 
-const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'logger', 'auth', 'webhooks'];
+const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'logger', 'auth', 'webhooks'];
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const issues = new Issues();
@@ -80,6 +83,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     headersTimeoutMs: o.headersTimeoutMs ?? 10_000,
     requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
     workerReportMs: o.workerReportMs ?? 5000,
+    dlqAlertIntervalMs: o.dlqAlertIntervalMs ?? 5000,
     logger: o.logger ?? false,
     auth: o.auth ?? null,
     webhooks: null,
@@ -94,6 +98,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   checkInt(issues, 'options.headersTimeoutMs', resolved.headersTimeoutMs, 100, 10_000);
   checkInt(issues, 'options.requestTimeoutMs', resolved.requestTimeoutMs, 100, 30_000);
   checkInt(issues, 'options.workerReportMs', resolved.workerReportMs, 10, 60_000);
+  checkInt(issues, 'options.dlqAlertIntervalMs', resolved.dlqAlertIntervalMs, 10, 3_600_000);
   if (typeof resolved.logger !== 'boolean') checkPlainObject(issues, 'options.logger', resolved.logger);
   if (resolved.auth !== null && checkPlainObject(issues, 'options.auth', resolved.auth)) {
     checkKnownKeys(issues, 'options.auth', resolved.auth as Record<string, unknown>, ['keys', 'keysFile']);

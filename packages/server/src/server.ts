@@ -18,6 +18,7 @@ import { QueueWaiter } from './push/queue-waiter.js';
 import { KeyStore } from './auth/key-store.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { HttpWorkerRegistry } from './push/http-workers.js';
+import { DlqAlerts } from './push/dlq-alerts.js';
 import { WebhookService } from './webhooks/webhooks.js';
 
 export class SpindleServer {
@@ -32,12 +33,14 @@ export class SpindleServer {
   ) {
     this.options = resolveServerOptions(options);
     const streams = new Set<() => void>();
+    const events = new EventLog(this.options.eventBufferSize);
     this.context = {
       client,
       metrics: new ServerMetrics(client, () => streams.size),
       httpWorkers: new HttpWorkerRegistry(client, this.options.workerReportMs, (err) => this.built?.log.warn({ err }, 'spindle: registering HTTP workers failed')),
       options: this.options,
-      events: new EventLog(this.options.eventBufferSize),
+      events,
+      alerts: new DlqAlerts(client, events, this.options.dlqAlertIntervalMs, (err) => this.built?.log.warn({ err }, 'spindle: reading DLQ depths failed')),
       waiter: new QueueWaiter(),
       operations: new Operations(),
       streams,
@@ -58,6 +61,7 @@ export class SpindleServer {
       this.context.metrics.attach(this.context.events);
       this.context.httpWorkers.start();
       this.context.webhooks?.start();
+      this.context.alerts.start();
       this.appPromise = buildApp(this.context).then(async (app) => {
         await app.ready();
         this.built = app;
@@ -97,6 +101,7 @@ export class SpindleServer {
     this.context.metrics.detach();
     await this.context.httpWorkers.stop();
     await this.context.webhooks?.stop();
+    await this.context.alerts.stop();
     await this.context.operations.settle();
     await app?.close();
   }

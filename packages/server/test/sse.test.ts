@@ -53,6 +53,28 @@ for (const maker of BACKENDS) {
         { heartbeatMs: 200 },
       ));
 
+    test('dlq.alert.fired when a queue DLQ becomes non-empty, dlq.alert.cleared when it is emptied', () =>
+      withServer(
+        maker,
+        async ({ server }) => {
+          const base = await server.start();
+          const stream = new SseStream(`${base}/api/v1/events?queue=alerting`);
+          await stream.until((s) => s.status === 200, 'the stream');
+          await post(base, '/api/v1/queues/alerting/jobs/batch', { jobs: [{ name: 'a' }, { name: 'b' }] });
+          const claimed = (await post(base, '/api/v1/queues/alerting/claim', { workerId: 'w', batch: 2 })).jobs;
+          for (const j of claimed) await post(base, `/api/v1/jobs/${j.id}/fail`, { attempt: 1, leaseToken: j.leaseToken, error: { message: 'x' }, permanent: true });
+          await stream.until((s) => s.events.some((e) => e.event === 'dlq.alert.fired'), 'the alert');
+          const fired = stream.events.filter((e) => e.event === 'dlq.alert.fired');
+          assert.equal(fired.length, 1, 'one alert for the empty → non-empty change');
+          assert.equal(fired[0]!.data.queue, 'alerting');
+          assert.ok(fired[0]!.data.data.depth >= 1);
+          await post(base, '/api/v1/dlq/alerting/purge', { ids: claimed.map((j: { id: string }) => j.id) });
+          await stream.until((s) => s.events.some((e) => e.event === 'dlq.alert.cleared'), 'the clearing');
+          await stream.close();
+        },
+        { dlqAlertIntervalMs: 100 },
+      ));
+
     test('GET /jobs/:id/events starts with a snapshot and follows that job only; an unknown job is 404', () =>
       withServer(maker, async ({ server, client }) => {
         const base = await server.start();

@@ -10,6 +10,7 @@
 import type { Backend, ClaimedJob, LeaseRef } from '../backend/backend.js';
 import { LeaseLostError } from '../errors.js';
 import { Issues, serializeJson } from '../validate.js';
+import type { ProcessSpan } from '../telemetry/tracing.js';
 
 /** Progress larger than this (JSON bytes) is refused. */
 export const MAX_PROGRESS_BYTES = 64 * 1024;
@@ -52,6 +53,8 @@ export class Execution {
   settled = false;
   /** The worker stopped waiting for the handler (grace elapsed) and finished the attempt. */
   finished = false;
+  /** The attempt's `process` span, when tracing is on (telemetry/tracing.ts). */
+  span: ProcessSpan | null = null;
   readonly lease: LeaseRef;
   readonly active: ActiveJob;
 

@@ -28,6 +28,7 @@ import { DeadlineTimer } from './deadline-timer.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { StatsRecorder } from '../telemetry/stats-recorder.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 
 export type { WorkerOptions } from './options.js';
@@ -51,6 +52,8 @@ export interface WorkerContext {
   stats?: StatsRecorder | null;
   /** Resolves when the client is started (schema ready); the worker claims nothing before. */
   ready: () => Promise<void>;
+  /** The client's spans (`process {queue}` per attempt); loaded by the time `ready` resolves. */
+  tracing?: Tracing;
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -301,9 +304,11 @@ export class Worker<P = unknown, R = unknown> {
       const timeoutMs = job.timeoutMs;
       this.deadlines.set(`t:${job.leaseToken}`, Date.now() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
     }
+    const spans = this.ctx.tracing?.spans;
     let promise: Promise<unknown>;
     try {
-      promise = Promise.resolve(this.handler(exec.active as ActiveJob<P>));
+      if (spans) exec.span = spans.startProcess(job, this.id);
+      promise = Promise.resolve(exec.span ? exec.span.run(this.handler, exec.active as ActiveJob<P>) : this.handler(exec.active as ActiveJob<P>));
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -359,6 +364,7 @@ export class Worker<P = unknown, R = unknown> {
     this.dispatch();
     this.wakeIfWork();
     if (exec.leaseLost) {
+      exec.span?.end(null);
       this.forget(exec);
       return;
     }
@@ -369,6 +375,7 @@ export class Worker<P = unknown, R = unknown> {
       // The result could not even be inspected (e.g. a getter that throws): a failed attempt.
       action = this.decide(exec, { ok: false, error: err });
     }
+    exec.span?.end(action);
     this.completer.submit({ ...exec.lease, ...action }).then(
       (outcome) => {
         if (outcome !== 'ok') this.ctx.logger.warn({ jobId: exec.job.id, outcome }, 'spindle: outcome refused: the lease was lost');

@@ -109,13 +109,15 @@ export class WebhookService {
   }
 
   private onEvent(e: WireEvent): void {
-    if (e.queue === WEBHOOK_QUEUE || !e.jobId) return;
-    if (FINISH_TYPES.has(e.type) && this.parked.delete(e.jobId)) {
+    if (e.queue === WEBHOOK_QUEUE) return;
+    if (e.jobId && FINISH_TYPES.has(e.type) && this.parked.delete(e.jobId)) {
       this.client.jobs.promote([callbackId(e.jobId)]).catch((err: unknown) => this.onError(err, 'webhook callback promotion'));
     }
     this.options.hooks.forEach((hook, index) => {
       if (!hook.events.includes(e.type) || !hook.queues.some((p) => (p.endsWith('*') ? e.queue.startsWith(p.slice(0, -1)) : p === e.queue))) return;
-      const id = `hk:${index}:${hash(`${e.jobId}\n${e.type}\n${e.attempt}\n${e.at}`)}`;
+      // Job events name the same job, attempt and time on every server: one delivery between
+      // them. DLQ alerts are each server's own observation: one delivery per server.
+      const id = `hk:${index}:${hash(e.jobId ? `${e.jobId}\n${e.type}\n${e.attempt}\n${e.at}` : `${e.type}\n${e.queue}\n${e.at}\n${this.events.boot}`)}`;
       this.client
         .queue(WEBHOOK_QUEUE)
         .add('hook', { kind: 'hook', hook: index, url: hook.url, event: { ...e, id: '' } } satisfies Delivery, { ...this.deliveryOptions, id })
