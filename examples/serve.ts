@@ -5,7 +5,8 @@
  * uploads (dead-lettered). `npm start` runs this; Ctrl-C stops it gracefully.
  *
  * Environment: SPINDLE_DB (default .tmp/spindle.db), PORT (default 7700; 0 picks one),
- * DEMO=0 (no demo producer/worker), DEMO_INTERVAL_MS (default 500).
+ * DEMO=0 (no demo producer/worker), DEMO_INTERVAL_MS (default 500), LOG_LEVEL (pino level of the
+ * server log, default warn; info logs every request).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,7 +17,7 @@ import { SqliteBackend } from '@spindle/sqlite';
 const path = process.env.SPINDLE_DB ?? '.tmp/spindle.db';
 mkdirSync(dirname(path), { recursive: true });
 const client = await Client.open({ backend: new SqliteBackend({ path }), logger: consoleLogger });
-const server = new SpindleServer(client, { port: Number(process.env.PORT ?? 7700) });
+const server = new SpindleServer(client, { port: Number(process.env.PORT ?? 7700), logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
 const base = await server.start();
 
 console.log(`Spindle is running on SQLite (${path})

@@ -39,8 +39,14 @@ for (const maker of BACKENDS) {
         );
         await client.queue('m').counts();
         await waitFor(async () => (await client.counts({ queue: 'm' })).m?.completed === 2 && (await client.counts({ queue: 'm' })).m?.retrying === 1, 'two completed, one retrying');
+        const live = await call(app, 'GET', '/metrics');
+        assert.match(live.raw, /^spindle_worker_slots\{queue="m"\} 2$/m, 'the live worker and its concurrency');
+        assert.match(live.raw, /^spindle_workers\{queue="m",kind="library"\} 1$/m);
+        assert.match(live.raw, /^spindle_worker_busy_slots\{queue="m"\} \d+$/m);
         await worker.close();
-        await new Promise((r) => setTimeout(r, 100));
+        await call(app, 'POST', '/api/v1/queues/m2/jobs', { name: 'waiting' });
+        await call(app, 'POST', '/api/v1/queues/m2/pause');
+        await new Promise((r) => setTimeout(r, 300));
 
         const res = await call(app, 'GET', '/metrics');
         assert.equal(res.status, 200);
@@ -55,6 +61,9 @@ for (const maker of BACKENDS) {
         assert.ok((samples.get('spindle_job_process_duration_seconds_sum{queue="m",status="completed"}') ?? 0) >= 0.03);
         assert.equal(samples.get('spindle_job_wait_duration_seconds_count{queue="m"}'), 3);
         assert.ok(samples.has('process_cpu_user_seconds_total'));
+        assert.equal(samples.get('spindle_queue_paused{queue="m2"}'), 1, 'database gauges are read in the same scrape');
+        assert.ok((samples.get('spindle_queue_oldest_job_age_seconds{queue="m2"}') ?? -1) >= 0.2);
+        assert.equal(samples.get('spindle_queue_jobs{queue="m2",state="queued"}'), 1);
         assert.doesNotMatch(res.raw, /job_id|jobId/, 'no job ids in labels');
 
         if (hasPromtool) {

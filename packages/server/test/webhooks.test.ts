@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { SpindleServer } from '../src/index.js';
 import { verifySignature } from '../src/webhooks/signature.js';
@@ -56,7 +57,11 @@ for (const maker of BACKENDS) {
             assert.equal(done.status, 201);
             const workers = [client.queue('cb').process(async (job) => ({ handled: job.id })), client.queue('hooked').process(async () => 'ok')];
 
-            const callback = await waitFor(() => r.received.find((x) => x.path === '/done'), 'the callback');
+            const callback = await waitFor(() => r.received.find((x) => x.path === '/done'), 'the callback').catch(async (err: Error) => {
+              const delivery = await client.getJob(`cb:${done.body.id}`);
+              const target = await client.getJob(done.body.id);
+              throw new Error(`${err.message}; target: ${target?.state}; delivery: ${JSON.stringify(delivery && { state: delivery.state, attempt: delivery.attempt, runAt: delivery.runAt, errors: delivery.errors })}`);
+            });
             assert.ok(verifySignature(SECRET, callback.body, String(callback.headers['spindle-signature'])), 'signed with the secret');
             assert.ok(!verifySignature('another-secret-0123456789', callback.body, String(callback.headers['spindle-signature'])));
             const body = JSON.parse(callback.body);
@@ -89,6 +94,29 @@ for (const maker of BACKENDS) {
       }
     });
 
+    test('a sweep between parking a callback and inserting its job does not drop the callback', async () => {
+      const r = await receiver();
+      try {
+        await withServer(
+          maker,
+          async ({ server, client }) => {
+            const webhooks = (server as unknown as { context: { webhooks: { park(c: Array<{ jobId: string; url: string }>): Promise<void>; sweep(): Promise<void> } } }).context.webhooks;
+            await webhooks.park([{ jobId: 'raced-job', url: `${r.url}/raced` }]);
+            await webhooks.sweep(); // the job does not exist yet: not an orphan within the grace period
+            assert.equal((await client.getJob('cb:raced-job'))?.state, 'scheduled', 'still parked');
+            await client.queue('race').add('x', {}, { id: 'raced-job' });
+            const worker = client.queue('race').process(async () => 'ok');
+            const hit = await waitFor(() => r.received.find((x) => x.path === '/raced'), 'the callback');
+            assert.equal(JSON.parse(hit.body).job.id, 'raced-job');
+            await worker.close();
+          },
+          { webhooks: { secret: SECRET, sweepMs: 60_000 } },
+        );
+      } finally {
+        r.server.close();
+      }
+    });
+
     test('a callback whose job finished while no server watched is delivered by the next server; bad callbacks are 400', async () => {
       const r = await receiver();
       try {
@@ -101,10 +129,15 @@ for (const maker of BACKENDS) {
             await waitFor(async () => (await client.getJob(body.id))?.state === 'completed', 'the job done');
             await worker.close();
             assert.equal(r.received.length, 0);
-            const next = new SpindleServer(client, { port: 0, webhooks: { secret: SECRET, sweepMs: 100 } });
+            const logs: string[] = [];
+            const stream = new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) });
+            const next = new SpindleServer(client, { port: 0, logger: { level: 'warn', stream }, webhooks: { secret: SECRET, sweepMs: 100, retryDelayMs: 20 } });
             await next.app();
             try {
-              const late = await waitFor(() => r.received.find((x) => x.path === '/late'), 'the swept callback');
+              const late = await waitFor(() => r.received.find((x) => x.path === '/late'), 'the swept callback', 20_000).catch(async (err: Error) => {
+                const delivery = await client.getJob(`cb:${body.id}`);
+                throw new Error(`${err.message}; delivery: ${JSON.stringify(delivery && { state: delivery.state, attempt: delivery.attempt, errors: delivery.errors })}; logs: ${logs.join('')}`);
+              });
               assert.equal(JSON.parse(late.body).job.result, 'finished unobserved');
               const app2 = await next.app();
               const ftp = await call(app2, 'POST', '/api/v1/queues/late/jobs', { name: 'x', callbackUrl: 'ftp://example.com/x' });

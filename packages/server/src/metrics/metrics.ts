@@ -11,11 +11,21 @@
  * names are caller-chosen and unbounded). The start/enqueue times kept to compute durations are
  * capped (`MAX_TRACKED` jobs, oldest dropped first): memory does not grow with traffic.
  */
-import { JOB_STATES, type Client } from '@spindle/core';
+import { JOB_STATES, type Client, type DlqDepth, type JobState, type QueueInfo, type WorkerInfo } from '@spindle/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventLog, WireEvent } from '../push/event-log.js';
 
 const MAX_TRACKED = 50_000;
+/** How long one database read serves scrapes (the gauges of one scrape share it). */
+const SNAPSHOT_MS = 250;
+
+interface Snapshot {
+  counts: Record<string, Record<JobState, number>>;
+  depths: DlqDepth[];
+  queues: QueueInfo[];
+  workers: WorkerInfo[];
+  oldest: Map<string, number>;
+}
 /** OpenTelemetry's messaging duration buckets (seconds). */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 300];
 
@@ -45,6 +55,7 @@ export class ServerMetrics {
   private readonly queuedAt = new BoundedMap<number>(MAX_TRACKED);
   private readonly startedAt = new BoundedMap<number>(MAX_TRACKED);
   private unsubscribe: (() => void) | null = null;
+  private current: Promise<Snapshot> | null = null;
 
   constructor(
     private readonly client: Client,
@@ -62,17 +73,41 @@ export class ServerMetrics {
     this.processDuration = new Histogram({ name: 'spindle_job_process_duration_seconds', help: 'Attempt duration, start to outcome.', labelNames: ['queue', 'status'], buckets: BUCKETS, registers });
     this.waitDuration = new Histogram({ name: 'spindle_job_wait_duration_seconds', help: 'Time from due (enqueued or runAt) to start.', labelNames: ['queue'], buckets: BUCKETS, registers });
 
-    const dlq = new Gauge({ name: 'spindle_dlq_depth', help: 'Unresolved dead jobs per queue.', labelNames: ['queue'], registers });
-    const oldest = new Gauge({ name: 'spindle_queue_oldest_job_age_seconds', help: 'How long the oldest due job has waited.', labelNames: ['queue'], registers });
-    const paused = new Gauge({ name: 'spindle_queue_paused', help: '1 when the queue is paused.', labelNames: ['queue'], registers });
-    // This gauge's collector fills all four database-backed gauges in one pass per scrape
-    // (prom-client collects every metric before rendering, in registration order).
-    const jobs: Gauge<'queue' | 'state'> = new Gauge({
-      name: 'spindle_queue_jobs',
-      help: 'Jobs by queue and state.',
-      labelNames: ['queue', 'state'],
-      registers,
-      collect: () => this.readDatabase(jobs, dlq, oldest, paused),
+    // Database-backed gauges: prom-client collects all metrics concurrently, so each gauge's
+    // collector awaits one shared read of the database per scrape (snapshot()).
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (g: Gauge<L>, s: Snapshot) => void) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          const snap = await self.snapshot();
+          this.reset();
+          fill(this, snap);
+        },
+      });
+    const self = this;
+    gauge('spindle_queue_jobs', 'Jobs by queue and state.', ['queue', 'state'], (g, s) => {
+      for (const [queue, byState] of Object.entries(s.counts)) for (const state of JOB_STATES) g.set({ queue, state }, byState[state]);
+    });
+    gauge('spindle_dlq_depth', 'Unresolved dead jobs per queue.', ['queue'], (g, s) => {
+      for (const d of s.depths) g.set({ queue: d.queue }, d.depth);
+    });
+    gauge('spindle_queue_oldest_job_age_seconds', 'How long the oldest due job has waited.', ['queue'], (g, s) => {
+      for (const [queue, age] of s.oldest) g.set({ queue }, age);
+    });
+    gauge('spindle_queue_paused', '1 when the queue is paused.', ['queue'], (g, s) => {
+      for (const q of s.queues) g.set({ queue: q.name }, q.paused ? 1 : 0);
+    });
+    gauge('spindle_workers', 'Live workers (seen within 30 s) per queue and kind.', ['queue', 'kind'], (g, s) => {
+      for (const w of s.workers) g.inc({ queue: w.queue, kind: w.kind });
+    });
+    gauge('spindle_worker_busy_slots', 'Handler slots in use, per queue (live workers).', ['queue'], (g, s) => {
+      for (const w of s.workers) g.inc({ queue: w.queue }, w.busy);
+    });
+    gauge('spindle_worker_slots', 'Handler slots (concurrency), per queue (live workers).', ['queue'], (g, s) => {
+      for (const w of s.workers) g.inc({ queue: w.queue }, w.concurrency);
     });
     new Gauge({
       name: 'spindle_push_clients',
@@ -84,24 +119,35 @@ export class ServerMetrics {
     });
   }
 
-  private async readDatabase(jobs: Gauge<'queue' | 'state'>, dlq: Gauge<'queue'>, oldest: Gauge<'queue'>, paused: Gauge<'queue'>): Promise<void> {
-    const [counts, depths, queues, now] = await Promise.all([this.client.counts(), this.client.dlq.depth(), this.client.listQueues(), this.client.now()]);
-    jobs.reset();
-    dlq.reset();
-    oldest.reset();
-    paused.reset();
-    for (const [queue, byState] of Object.entries(counts)) for (const state of JOB_STATES) jobs.set({ queue, state }, byState[state]);
-    for (const d of depths) dlq.set({ queue: d.queue }, d.depth);
-    for (const q of queues) paused.set({ queue: q.name }, q.paused ? 1 : 0);
+  /** One read of the database shared by the gauges of a scrape (kept for SNAPSHOT_MS). */
+  private snapshot(): Promise<Snapshot> {
+    if (this.current) return this.current;
+    const read = this.readDatabase();
+    this.current = read;
+    const forget = () => setTimeout(() => this.current === read && (this.current = null), SNAPSHOT_MS).unref();
+    read.then(forget, forget);
+    return read;
+  }
+
+  private async readDatabase(): Promise<Snapshot> {
+    const [counts, depths, queues, now, workers] = await Promise.all([
+      this.client.counts(),
+      this.client.dlq.depth(),
+      this.client.listQueues(),
+      this.client.now(),
+      this.client.listWorkers({ seenWithinMs: 30_000 }),
+    ]);
+    const oldest = new Map<string, number>();
     await Promise.all(
       Object.entries(counts)
         .filter(([, c]) => c.queued > 0)
         .map(async ([queue]) => {
           const page = await this.client.listJobs({ filter: { queue, states: ['queued'] }, order: 'oldest', limit: 1 });
           const job = page.jobs[0];
-          oldest.set({ queue }, job ? Math.max(0, (now.getTime() - job.runAt.getTime()) / 1000) : 0);
+          oldest.set(queue, job ? Math.max(0, (now.getTime() - job.runAt.getTime()) / 1000) : 0);
         }),
     );
+    return { counts, depths, queues, workers, oldest };
   }
 
   attach(events: EventLog): void {

@@ -5,9 +5,9 @@
  * - Per job (`callbackUrl` on enqueue): before the job is inserted, a delivery job is *parked*
  *   for it (scheduled years ahead, id `cb:<jobId>`). When the job finishes (completed, dead,
  *   cancelled) the parked delivery is promoted and runs: it reads the job and POSTs it. A sweep
- *   (every `sweepMs`) lists parked deliveries and promotes those whose job has finished or is
- *   gone, so a callback survives events this server missed (down, disconnected): delivery is at
- *   least once for the job's first finish.
+ *   (every `sweepMs`) lists parked deliveries and promotes those whose job has finished, or is
+ *   still missing a minute after parking, so a callback survives events this server missed
+ *   (down, disconnected): delivery is at least once for the job's first finish.
  * - Per queue (`webhooks.hooks`): each event a running server observes that matches a hook's
  *   queues and event types is enqueued as a delivery whose id is derived from the event, so
  *   several servers observing the same event deliver it once. Events missed while no server
@@ -29,6 +29,12 @@ export const WEBHOOK_QUEUE = 'spindle.webhooks';
 const PARK_MS = 9 * 365 * 24 * 3600 * 1000;
 const SWEEP_PAGE = 500;
 const SWEEP_MAX_PAGES = 20;
+/**
+ * A callback is parked just before its job is inserted: a sweep in between sees no job. Only a
+ * delivery parked longer ago than this counts as an orphan (its job was never written, or was
+ * deleted), so the race cannot complete a callback as "no such job" before the job exists.
+ */
+const ORPHAN_GRACE_MS = 60_000;
 const FINISH_TYPES = new Set(['job.completed', 'job.dead', 'job.cancelled']);
 
 type Delivery = { kind: 'job'; jobId: string; url: string } | { kind: 'hook'; hook: number; url: string; event: WireEvent };
@@ -95,11 +101,12 @@ export class WebhookService {
     let cursor: string | null = null;
     for (let page = 0; page < SWEEP_MAX_PAGES; page++) {
       const parked = await this.client.listJobs({ filter: { queue: WEBHOOK_QUEUE, states: ['scheduled'], name: 'callback' }, limit: SWEEP_PAGE, order: 'oldest', ...(cursor ? { cursor } : {}) });
-      const targets = parked.jobs.map((j) => ({ delivery: j.id, jobId: (j.payload as Delivery & { kind: 'job' }).jobId }));
+      const targets = parked.jobs.map((j) => ({ delivery: j.id, jobId: (j.payload as Delivery & { kind: 'job' }).jobId, parkedAt: j.createdAt.getTime() }));
       if (targets.length > 0) {
-        const found = await this.client.listJobs({ filter: { ids: [...new Set(targets.map((t) => t.jobId))] }, limit: 1000 });
+        const [found, now] = await Promise.all([this.client.listJobs({ filter: { ids: [...new Set(targets.map((t) => t.jobId))] }, limit: 1000 }), this.client.now()]);
         const state = new Map(found.jobs.map((j) => [j.id, j.state]));
-        const due = targets.filter((t) => !state.has(t.jobId) || isTerminal(state.get(t.jobId)!));
+        const orphaned = (t: (typeof targets)[number]) => !state.has(t.jobId) && now.getTime() - t.parkedAt > ORPHAN_GRACE_MS;
+        const due = targets.filter((t) => orphaned(t) || (state.has(t.jobId) && isTerminal(state.get(t.jobId)!)));
         for (const t of targets) if (!due.includes(t)) this.parked.add(t.jobId);
         if (due.length > 0) await this.client.jobs.promote(due.map((t) => t.delivery));
       }
@@ -129,7 +136,11 @@ export class WebhookService {
     let body: Record<string, unknown>;
     if (d.kind === 'job') {
       const job = await this.client.getJob(d.jobId);
-      if (!job) return { skipped: 'the job no longer exists' };
+      if (!job) {
+        // Promoted as an orphan by the sweep (parked over a minute ago, job never written or
+        // deleted since) — or by hand: nothing to report.
+        return { skipped: 'the job does not exist' };
+      }
       if (!isTerminal(job.state)) throw new SnoozeError(PARK_MS); // promoted early (by hand): park again
       body = { type: `job.${job.state}`, at: (job.finishedAt ?? new Date()).toISOString(), job: jobView(job) };
     } else {
