@@ -21,7 +21,7 @@ export class WorkerProcess {
   private failure: string | null = null;
 
   constructor() {
-    this.child = fork(HOST, [], { execArgv: ['--conditions=source', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(HOST, [], { execArgv: ['--conditions=source', '--import', 'tsx', ...(process.env.SPINDLE_BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (msg: Record<string, unknown>) => {
       if (msg.ev === 'failed') {
         this.failure = String(msg.error);
