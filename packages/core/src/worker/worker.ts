@@ -278,6 +278,11 @@ export class Worker<P = unknown, R = unknown> {
       this.dispatch();
       this.drained = jobs.length < limit && !this.wakeFlag;
       if (jobs.length < limit && !this.wakeFlag && this.state === 'running') await this.pause(this.opts.pollIntervalMs);
+      // With a synchronous driver (SQLite) every step of claim → run → finish → write → claim
+      // resolves as a microtask: without this turn of the event loop, a worker draining a backlog
+      // would starve timers (lease heartbeats), I/O (an HTTP server, IPC) and other queues until
+      // its queue ran dry. One setImmediate per claim batch costs microseconds.
+      else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
