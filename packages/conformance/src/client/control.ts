@@ -146,7 +146,10 @@ export function controlTests(factory: BackendFactory): void {
           started.push(job.id);
           await new Promise((r) => setTimeout(r, 60_000).unref()); // holds the only slot
         }, { concurrency: 1, prefetch: 5, abortGraceMs: 50 });
-        await waitFor(async () => (await client.counts({ queue: 'prefetched' })).prefetched?.running === 6, 'all six claimed (1 running, 5 buffered)');
+        // The claim's commit can be visible to this query before the worker has handled the
+        // claim's answer (PostgreSQL: two connections), so wait for the first start too.
+        await waitFor(async () => started.length > 0 && (await client.counts({ queue: 'prefetched' })).prefetched?.running === 6, 'all six claimed (1 running, 5 buffered)');
+        await new Promise((r) => setTimeout(r, 50));
         assert.deepEqual(started, [ids[0]]);
         assert.equal(await client.cancel(ids[5]!), 'cancel_requested');
         await waitFor(async () => (await client.getJob(ids[5]!))?.state === 'cancelled', 'buffered job cancelled without running');
