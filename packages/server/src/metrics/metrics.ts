@@ -14,6 +14,7 @@
 import { JOB_STATES, type Client, type DlqDepth, type JobState, type QueueInfo, type WorkerInfo } from '@spindle/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventLog, WireEvent } from '../push/event-log.js';
+import { oldestQueuedAgeMs } from '../http/queue-age.js';
 
 const MAX_TRACKED = 50_000;
 /** How long one database read serves scrapes (the gauges of one scrape share it). */
@@ -141,11 +142,7 @@ export class ServerMetrics {
     await Promise.all(
       Object.entries(counts)
         .filter(([, c]) => c.queued > 0)
-        .map(async ([queue]) => {
-          const page = await this.client.listJobs({ filter: { queue, states: ['queued'] }, order: 'oldest', limit: 1 });
-          const job = page.jobs[0];
-          oldest.set(queue, job ? Math.max(0, (now.getTime() - job.runAt.getTime()) / 1000) : 0);
-        }),
+        .map(async ([queue]) => oldest.set(queue, (await oldestQueuedAgeMs(this.client, queue, now)) / 1000)),
     );
     return { counts, depths, queues, workers, oldest };
   }

@@ -13,6 +13,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
 import { ApiProblem } from '../http/problem.js';
+import { oldestQueuedAgeMs } from '../http/queue-age.js';
 import { PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
 
 const QueueView = z.object({
@@ -40,13 +41,8 @@ async function queueViews(client: Client, only?: string): Promise<QueueViewBody[
   return Promise.all(
     selected.map(async (name) => {
       const c = counts[name] ?? zeroCounts();
-      let oldestQueuedAgeMs = 0;
-      if (c.queued > 0) {
-        const page = await client.listJobs({ filter: { queue: name, states: ['queued'] }, order: 'oldest', limit: 1 });
-        const oldest = page.jobs[0];
-        if (oldest) oldestQueuedAgeMs = Math.max(0, now.getTime() - oldest.runAt.getTime());
-      }
-      return { name, paused: paused.has(name), counts: c, dlqDepth: depthOf.get(name) ?? 0, oldestQueuedAgeMs };
+      const age = c.queued > 0 ? await oldestQueuedAgeMs(client, name, now) : 0;
+      return { name, paused: paused.has(name), counts: c, dlqDepth: depthOf.get(name) ?? 0, oldestQueuedAgeMs: age };
     }),
   );
 }
