@@ -26,9 +26,12 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.SPINDLE_TEST_CONCURRENCY ?? '2';
+// A hung test file fails after this long (node:test has no default timeout: a hang would hold CI
+// to its own limit and hide which test hung). The limit applies to each file as a whole too.
+const timeoutMs = process.env.SPINDLE_TEST_TIMEOUT_MS ?? '600000';
 const result = spawnSync(
   process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...selected],
+  ['--conditions=source', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...selected],
   { stdio: 'inherit', env: process.env },
 );
 process.exit(result.status ?? 1);

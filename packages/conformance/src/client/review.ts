@@ -89,15 +89,19 @@ export function reviewTests(factory: BackendFactory): void {
       withClient(factory, async (client) => {
         const q = client.queue('cancel-while-closing');
         const { id } = await q.add('x', {}, { maxRetries: 3 });
+        const started = deferred();
         const aborted = deferred();
         const letGo = deferred();
         const worker = q.process(async (job) => {
+          started.resolve();
           await new Promise<void>((resolve) => job.signal.addEventListener('abort', () => resolve()));
           aborted.resolve();
           await letGo.promise;
           throw job.signal.reason;
         }, { abortGraceMs: 10_000 });
-        await waitFor(async () => (await client.getJob(id))?.state === 'running', 'running');
+        // Wait for the handler itself, not the row's state: a claim whose answer has not reached
+        // the worker yet shows 'running' too, and close() would release that job unstarted.
+        await started.promise;
         const closed = worker.close({ graceMs: 0 });
         await aborted.promise; // aborted with a ClosedError: the job would be released
         const heard = new Promise((resolve) => client.once('cancel_requested', resolve));
