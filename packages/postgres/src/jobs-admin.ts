@@ -54,7 +54,7 @@ const INPUT = 'input AS (SELECT * FROM unnest($2::text[]) WITH ORDINALITY AS t(i
 function tail(jobs: string, allowed: readonly JobState[], movable = false): string {
   return `events AS (SELECT o.ev, i.ord FROM out o JOIN input i ON i.id = o.id),
   ${notifyCtes('events', '$3', '$4', '(SELECT at FROM clock)')}
-  SELECT i.ord, (SELECT at FROM clock) AS at, o.ev,
+  SELECT i.ord, (SELECT at FROM clock)::float8 AS at, o.ev,
     CASE WHEN o.id IS NOT NULL THEN 'ok' WHEN e.id IS NULL THEN 'not_found'
       WHEN NOT ${stateInSql('e.state', allowed)} THEN 'wrong_state'
       ${movable ? `WHEN m.id IS NULL THEN 'unique_conflict'` : ''} ELSE 'moved' END AS outcome,

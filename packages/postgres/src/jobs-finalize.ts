@@ -40,6 +40,7 @@ import {
   type LeaseOutcome,
 } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
+import { numberArray, textArray } from './array-literal.js';
 import type { Row } from './db.js';
 import { eventDataOf, jobEvent } from './events.js';
 import { storedErrorJson, storedReason } from './rows.js';
@@ -108,7 +109,7 @@ const finalizeSql = perSchema(({ jobs }) => {
         WHEN 'cancel' THEN ${expiresSql('c.now', '$12::bigint')}
         ELSE j.expires_at END
     FROM input i, clock c
-    WHERE ${fence('$2::text[]')} AND NOT ${REMOVED}
+    WHERE ${fence('ARRAY(SELECT x.id FROM input x)')} AND NOT ${REMOVED}
     RETURNING i.ord, j.queue, j.name, j.state, j.attempt, false AS gone,
       ${jobEventSql({ type: typeCase, job: 'j', data: 'i.data' })} AS ev
   ), removed AS (
@@ -122,7 +123,7 @@ const finalizeSql = perSchema(({ jobs }) => {
   ), ${notifyCtes('changed', '$15', '$16', '(SELECT at FROM clock)')}
   SELECT i.ord::int AS ord, ch.queue, ch.name, ch.state, ch.attempt, ch.gone,
     CASE WHEN ch.ord IS NULL THEN ${foundSql(jobs, 'i.id')} END AS found,
-    (SELECT at FROM clock) AS at, ${NOTIFIED} AS notified
+    (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified
   FROM input i LEFT JOIN changed ch ON ch.ord = i.ord`;
 });
 
@@ -175,21 +176,21 @@ export async function finalizeJobs(ctx: Ctx, params: FinalizeParams): Promise<Le
   if (params.items.length === 0) return [];
   const { unique: items, firstOf } = foldRepeatedLeases(params.items);
   const data = eventDataOf(items.map(finalizeEventData));
-  const pick = <T>(fn: (item: FinalizeItem) => T): T[] => items.map(fn);
+  const texts = (fn: (item: FinalizeItem) => string | null): string => textArray(items.map(fn));
   const rows = await ctx.db.query('finalizeJobs', {
     name: ctx.names.statement('finalize'),
     text: finalizeSql(ctx.names),
     values: [
       params.now ?? null,
-      pick((i) => i.id),
-      pick((i) => i.attempt),
-      pick((i) => i.leaseToken),
-      pick((i) => i.kind),
-      pick((i) => (i.kind === 'complete' ? i.result : null)),
-      pick((i) => ('error' in i && i.error ? storedErrorJson(i.error) : null)),
-      pick((i) => (i.kind === 'retry' || i.kind === 'snooze' ? i.delayMs : null)),
-      pick((i) => (i.kind === 'dead' ? storedReason(i.reason) : null)),
-      data.texts,
+      texts((i) => i.id),
+      numberArray(items.map((i) => i.attempt)),
+      texts((i) => i.leaseToken),
+      texts((i) => i.kind),
+      texts((i) => (i.kind === 'complete' ? i.result : null)),
+      texts((i) => ('error' in i && i.error ? storedErrorJson(i.error) : null)),
+      numberArray(items.map((i) => (i.kind === 'retry' || i.kind === 'snooze' ? i.delayMs : null))),
+      texts((i) => (i.kind === 'dead' ? storedReason(i.reason) : null)),
+      textArray(data.texts),
       params.retention.completedMs,
       params.retention.cancelledMs,
       params.retention.deadMs,
@@ -262,7 +263,7 @@ const cancelSql = perSchema(({ jobs }) => `WITH ${clockCte('$1')},
     SELECT id, ord, ev, 'cancelled' AS outcome FROM cancelled
     UNION ALL SELECT id, ord, ev, 'cancel_requested' FROM requested
   ), ${notifyCtes('changed', '$4', '$5', '(SELECT at FROM clock)')}
-  SELECT i.ord, (SELECT at FROM clock) AS at,
+  SELECT i.ord, (SELECT at FROM clock)::float8 AS at,
     coalesce(ch.outcome, CASE WHEN e.id IS NULL THEN 'not_found'
       WHEN e.state IN ('completed', 'dead', 'cancelled') THEN 'already_final' ELSE 'moved' END) AS outcome,
     CASE WHEN row_number() OVER (PARTITION BY i.id ORDER BY i.ord) = 1 THEN ch.ev END AS ev,

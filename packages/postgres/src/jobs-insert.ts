@@ -58,6 +58,7 @@ import {
   type JobInsert,
   type JobState,
 } from '@spindle/core';
+import { dateArray, numberArray, textArray } from './array-literal.js';
 import type { Ctx } from './context.js';
 import { pgErrorCode, type Row } from './db.js';
 import { jobEvent, TX_PREFIX } from './events.js';
@@ -199,7 +200,7 @@ const plainInsertSql = perSchema(({ jobs }) => `WITH ${clockCte('$16')},
     ${insertInto(jobs, '')}
     RETURNING j.id, j.state, j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev
   ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
-  SELECT id, state, (SELECT at FROM clock) AS at, ${NOTIFIED} AS notified FROM ins`);
+  SELECT id, state, (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified FROM ins`);
 
 /** The fast path with dispatch ($19..$22). */
 const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$16')},
@@ -207,7 +208,7 @@ const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$16')
     ${insertInto(jobs, '', 'exact')}
     RETURNING j.id, j.state, j.seq AS ord, ${DISPATCH_RETURNING}
   ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
-  SELECT id, state, lease_token, lease_expires_at, created_at, run_at, (SELECT at FROM clock) AS at,
+  SELECT id, state, lease_token, lease_expires_at, created_at, run_at, (SELECT at FROM clock)::float8 AS at,
     ${NOTIFIED} AS notified FROM ins`);
 
 /**
@@ -226,7 +227,7 @@ function generalSql(jobs: string, queues: string, dispatch: boolean): string {
   SELECT ins.id IS NOT NULL AS inserted,
     coalesce(ins.id, ex.id, uk_new.id, uk_old.id) AS id,
     coalesce(ins.state, ex.state, uk_new.state, uk_old.state) AS state,${dispatch ? '\n    ins.lease_token, ins.lease_expires_at, ins.created_at, ins.run_at,' : ''}
-    (SELECT at FROM clock) AS at, ${NOTIFIED} AS notified
+    (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified
   FROM input p
   LEFT JOIN ins ON ins.id = p.id
   LEFT JOIN LATERAL (SELECT e.id, e.state FROM ${jobs} e WHERE ins.id IS NULL AND e.id = p.id) ex ON true
@@ -246,23 +247,24 @@ const insertSql = perSchema(({ jobs, queues }) => generalSql(jobs, queues, false
 const insertDispatchSql = perSchema(({ jobs, queues }) => generalSql(jobs, queues, true));
 
 function insertValues(jobs: JobInsert[], now: Date | undefined, channel: string, prefix: string): unknown[] {
-  const col = <T>(pick: (j: JobInsert) => T): T[] => jobs.map(pick);
+  const texts = (pick: (j: JobInsert) => string | null): string => textArray(jobs.map(pick));
+  const numbers = (pick: (j: JobInsert) => number | null): string => numberArray(jobs.map(pick));
   return [
-    col((j) => j.id),
-    col((j) => j.queue),
-    col((j) => j.name),
-    col((j) => j.payload),
-    col((j) => j.priority),
-    col((j) => j.maxRetries),
-    col((j) => j.delayMs),
-    col((j) => j.runAt),
-    col((j) => j.uniqueKey),
-    col((j) => j.timeoutMs),
-    col((j) => (j.backoff == null ? null : JSON.stringify(j.backoff))),
-    col((j) => j.retention.completedKeepMs),
-    col((j) => j.retention.completedKeepCount),
-    col((j) => j.retention.deadKeepMs),
-    col((j) => j.retention.deadKeepCount),
+    texts((j) => j.id),
+    texts((j) => j.queue),
+    texts((j) => j.name),
+    texts((j) => j.payload),
+    numbers((j) => j.priority),
+    numbers((j) => j.maxRetries),
+    numbers((j) => j.delayMs),
+    dateArray(jobs.map((j) => j.runAt)),
+    texts((j) => j.uniqueKey),
+    numbers((j) => j.timeoutMs),
+    texts((j) => (j.backoff == null ? null : JSON.stringify(j.backoff))),
+    numbers((j) => j.retention.completedKeepMs),
+    numbers((j) => j.retention.completedKeepCount),
+    numbers((j) => j.retention.deadKeepMs),
+    numbers((j) => j.retention.deadKeepCount),
     now ?? null,
     channel,
     prefix,

@@ -32,12 +32,25 @@ export function jobColumns(alias?: string): string {
   return alias ? RECORD_COLUMNS.map((c) => `${alias}.${c}`).join(', ') : RECORD_COLUMNS.join(', ');
 }
 
-const CLAIM_COLUMNS = ['id', 'seq', 'attempt', 'lease_token', 'queue', 'name', 'payload', 'priority', 'max_retries',
-  'lease_expires_at', 'timeout_ms', 'backoff', 'round', 'progress', 'created_at', 'run_at'];
+const CLAIM_COLUMNS = ['id', 'attempt', 'lease_token', 'queue', 'name', 'payload', 'priority', 'max_retries',
+  'timeout_ms', 'backoff', 'round', 'progress'];
+/** Timestamps a claim returns as epoch milliseconds (float8): a number parses far faster than a
+ *  timestamptz string (postgres-date was ~4 µs per claimed job), and gives the same Date. */
+const CLAIM_TIME_COLUMNS = ['lease_expires_at', 'created_at', 'run_at'];
 
-/** The columns `rowToClaimedJob` needs (qualified by `alias` when given). */
+/** The columns `rowToClaimedJob` needs: with `alias`, the expressions over that row (timestamps
+ *  as epoch ms under their own names); without, the names of those output columns. */
 export function claimColumns(alias?: string): string {
-  return alias ? CLAIM_COLUMNS.map((c) => `${alias}.${c}`).join(', ') : CLAIM_COLUMNS.join(', ');
+  if (!alias) return [...CLAIM_COLUMNS, ...CLAIM_TIME_COLUMNS].join(', ');
+  return [
+    ...CLAIM_COLUMNS.map((c) => `${alias}.${c}`),
+    ...CLAIM_TIME_COLUMNS.map((c) => `date_part('epoch', ${alias}.${c}) * 1000 AS ${c}`),
+  ].join(', ');
+}
+
+/** A timestamp column read as a Date, or as epoch milliseconds (claimColumns). */
+function instant(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as number);
 }
 
 function str(value: unknown): string | null {
@@ -91,19 +104,14 @@ export function rowToClaimedJob(row: Row): ClaimedJob {
     payload: parseStoredJson(row.payload as string),
     priority: row.priority as number,
     maxRetries: row.max_retries as number,
-    leaseExpiresAt: row.lease_expires_at as Date,
+    leaseExpiresAt: instant(row.lease_expires_at),
     timeoutMs: (row.timeout_ms as number | null) ?? null,
     backoff: parseStoredJson(str(row.backoff)) as BackoffSpec | null,
     round: row.round as number,
     progress: parseStoredJson(str(row.progress)),
-    createdAt: row.created_at as Date,
-    runAt: row.run_at as Date,
+    createdAt: instant(row.created_at),
+    runAt: instant(row.run_at),
   };
-}
-
-/** Orders decimal-string sequence numbers (bigint) numerically. */
-export function compareSeq(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** Cuts a string to at most `maxBytes` UTF-8 bytes without splitting a character. */

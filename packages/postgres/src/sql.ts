@@ -117,7 +117,7 @@ export function notifyCtes(source: string, channel: string, prefix: string, at: 
 }
 
 /** Reference this in the final SELECT of a statement using `notifyCtes` (forces the NOTIFY). */
-export const NOTIFIED = '(SELECT count(*) FROM notified)';
+export const NOTIFIED = '(SELECT count(*)::int FROM notified)';
 
 /**
  * `true` when a row with id `id` exists in `jobs`, else `false`: a scalar subquery, i.e. one

@@ -449,7 +449,9 @@ async function captureStatement(backend: PostgresBackend, call: () => Promise<un
   let captured: pg.QueryConfig | undefined;
   pool.query = async (config: pg.QueryConfig) => {
     captured ??= config;
-    return { rows: (config.values![0] as string[]).map((id) => ({ id, state: 'queued', inserted: true })) };
+    // $1 is the ids' array literal (`{"a","b"}`; this test's ids need no escapes).
+    const ids = (config.values![0] as string).slice(1, -1).split(',').map((quoted) => JSON.parse(quoted) as string);
+    return { rows: ids.map((id) => ({ id, state: 'queued', inserted: true })) };
   };
   try {
     await call();

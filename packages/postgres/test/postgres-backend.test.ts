@@ -90,10 +90,10 @@ describe('migrations', () => {
   it('is idempotent and checkSchema passes once migrated', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
-      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 3 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 4 });
       await backend.checkSchema();
       const rows = await adminQuery(`SELECT version, name, applied_at FROM "${backend.schema}".migrations ORDER BY version`);
-      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes', '0003_stores']);
+      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes', '0003_stores', '0004_c_collation']);
     } finally {
       await cleanup();
     }
@@ -113,8 +113,8 @@ describe('migrations', () => {
     const backends = [0, 1, 2].map(() => new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 2 }));
     try {
       const results = await Promise.all(backends.map((b) => b.migrate()));
-      assert.deepStrictEqual(results.map((r) => r.version), [3, 3, 3]);
-      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes', '0003_stores']);
+      assert.deepStrictEqual(results.map((r) => r.version), [4, 4, 4]);
+      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes', '0003_stores', '0004_c_collation']);
       await Promise.all(backends.map((b) => b.checkSchema()));
     } finally {
       await Promise.all(backends.map((b) => b.close()));
@@ -135,7 +135,7 @@ describe('migrations', () => {
     const backend = new PostgresBackend({ connectionString: TEST_PG_URL, schema });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
-      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores'], version: 3 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores', '0004_c_collation'], version: 4 });
       const indexes = await adminQuery<{ indexname: string; indexdef: string }>(
         `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'jobs' ORDER BY indexname`,
         [schema],
