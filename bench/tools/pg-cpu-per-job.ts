@@ -8,11 +8,11 @@
  * (SPINDLE_PROFILE=heap: an allocation sampling profile instead, collected objects included).
  * Diagnostic only (Linux): figures for bench/README.md come from `npm run bench`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadSystem } from '../lib/systems.js';
+import { postgresCpuMicros } from './postgres-cpu.js';
 
 /** Statements sent by this process: count and summed round-trip ms per statement (name or text head). */
 const statements = new Map<string, { count: number; ms: number }>();
@@ -40,23 +40,6 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 const n = Number(process.argv[2] ?? 20_000);
 const concurrency = Number(process.argv[3] ?? 50);
 const names = process.argv.slice(4);
-const TICK = 100; // USER_HZ
-
-function postgresTicks(): number {
-  let sum = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (!comm.startsWith('postgres')) continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += Number(f[11]) + Number(f[12]);
-    } catch { /* gone */ }
-  }
-  return sum;
-}
-
 for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker']) {
   const adapter = await loadSystem(name);
   const config = await adapter.prepare();
@@ -84,14 +67,14 @@ for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker'
       await session.post('Profiler.start');
     }
   }
-  const pg0 = postgresTicks();
+  const pg0 = postgresCpuMicros();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await worker.start();
   await finished;
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const pgUs = ((postgresTicks() - pg0) * 1e6) / TICK;
+  const pgUs = postgresCpuMicros() - pg0;
   if (session) {
     if (process.env.SPINDLE_PROFILE === 'heap') {
       const { profile } = await session.post('HeapProfiler.stopSampling');

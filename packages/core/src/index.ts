@@ -12,6 +12,7 @@ export * from './errors.js';
 export * from './job/types.js';
 export { DEFAULT_BACKOFF, computeBackoff, applyJitter, baseDelay } from './job/backoff.js';
 export { type JobOptions, type RemoveOption, DEFAULT_MAX_RETRIES } from './job/options.js';
+export { newJobId } from './job/job-id.js';
 export { failureAction, failureReason, toAttemptError, type ErrorClassification, type ErrorClassifier, type BackoffFunction, type JobInfo } from './job/outcome.js';
 export * from './backend/backend.js';
 export * from './backend/helpers.js';

@@ -3,7 +3,7 @@
  * their translation into the backend's `JobInsert`. Names follow BullMQ where it is familiar
  * (`delay`, `priority`, `removeOnComplete`), milliseconds everywhere.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { newJobId } from './job-id.js';
 import type { JobInsert, JobRetention } from '../backend/backend.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_LEVELS, type BackoffSpec, type PriorityName } from './types.js';
 import { checkBackoff } from './backoff.js';
@@ -159,7 +159,7 @@ export function buildJobInsert(issues: Issues, path: string, ctx: InsertContext,
     deadKeepCount: dead.keepCount,
   };
   return {
-    id: (o.id as string | undefined) ?? uuidv7(),
+    id: (o.id as string | undefined) ?? newJobId(),
     queue: ctx.queue,
     name: name as string,
     payload: payloadText!,

@@ -8,8 +8,7 @@
  *   new job and 200 with `duplicate: true` when the id or unique key matched an existing one.
  * - A batch is all-or-nothing: validated as a whole before anything is written.
  */
-import type { AddResult, JobOptions, JobRecord } from '@spindle/core';
-import { v7 as uuidv7 } from 'uuid';
+import { newJobId, type AddResult, type JobOptions, type JobRecord } from '@spindle/core';
 import { withIdempotency, type EnqueueItem } from '../http/idempotency.js';
 import { webhookUrlProblem } from '../webhooks/options.js';
 import { checkJobsAccess, loadJob } from '../http/job-access.js';
@@ -38,7 +37,7 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
       const problem = webhookUrlProblem(url, options.webhooks?.allowedHosts ?? null);
       if (problem) throw new ApiProblem(400, 'validation_failed', `callbackUrl ${problem}.`, { issues: [{ path: bodies.length > 1 ? `body.jobs[${i}].callbackUrl` : 'body.callbackUrl', message: problem }] });
     }
-    const withIds = items.map((item, i) => (bodies[i]!.callbackUrl !== undefined && item.opts.id === undefined ? { ...item, opts: { ...item.opts, id: uuidv7() } } : item));
+    const withIds = items.map((item, i) => (bodies[i]!.callbackUrl !== undefined && item.opts.id === undefined ? { ...item, opts: { ...item.opts, id: newJobId() } } : item));
     await webhooks.park(wanted.map(({ url, i }) => ({ jobId: withIds[i]!.opts.id!, url })));
     return withIds;
   }
