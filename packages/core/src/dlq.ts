@@ -169,11 +169,17 @@ export class Dlq {
       return;
     }
     if (!sel.filter) throw new ValidationError([{ path: 'selection', message: 'missing' }]);
+    // Only jobs already dead when the operation began: a replayed job that fails again and is
+    // dead before the next pass (a fast worker in this process can do that in milliseconds) must
+    // not be replayed a second time — with a handler that always fails, that looped for ever.
+    const began = await this.client.now();
+    const failedBefore = sel.filter.failedBefore && sel.filter.failedBefore < began ? sel.filter.failedBefore : began;
+    const filter: JobFilter = { ...sel.filter, failedBefore };
     // Each pass moves (or resolves) what it selected, so the filter matches fewer jobs each time;
     // stop at the first pass that changes nothing. (Replay-skipped jobs stay dead: if a whole
     // batch is skipped the loop stops — see docs/decisions/0006-dead-letter-queue.md.)
     for (;;) {
-      const n = await step({ filter: sel.filter });
+      const n = await step({ filter });
       if (n === 0) break;
     }
   }

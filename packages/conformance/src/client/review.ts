@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, snooze, ValidationError, type Backend } from '@spindle/core';
+import { Client, PermanentError, snooze, ValidationError, type Backend } from '@spindle/core';
 import { deferred, makeClient, waitFor, withClient, type BackendFactory } from './harness.js';
 
 /** `backend` with some methods replaced (the others bound to the original). */
@@ -136,6 +136,38 @@ export function reviewTests(factory: BackendFactory): void {
           assert.equal(job.state, 'cancelled');
         }
       }));
+
+    it('a DLQ replay by filter replays each job once, even one that is dead again before the next pass', async () => {
+      const { backend, cleanup } = await factory.makeBackend();
+      let passes = 0;
+      // After each replay pass, wait until the replayed jobs have failed again (as a fast worker
+      // can between two passes), so the next pass sees them dead. Capped so a regression ends.
+      const racing = override(backend, {
+        dlqReplay: async (params: Parameters<Backend['dlqReplay']>[0]) => {
+          passes += 1;
+          if (passes > 3) return { replayed: [], skipped: [] };
+          const result = await backend.dlqReplay(params);
+          for (const id of result.replayed) await waitFor(async () => (await backend.getJob(id))?.state === 'dead', `${id} dead again`);
+          return result;
+        },
+      });
+      const client = makeClient(racing);
+      try {
+        await client.start();
+        const q = client.queue('always-failing');
+        q.process(async () => {
+          throw new PermanentError('still broken');
+        }, { concurrency: 3 });
+        const added = await q.addBulk([0, 1, 2].map((i) => ({ name: 'x', payload: { i } })));
+        for (const { id } of added) await waitFor(async () => (await client.getJob(id))?.state === 'dead', `${id} dead`);
+        const summary = await client.dlq.replay({ filter: { queue: 'always-failing' } });
+        assert.equal(summary.replayed, 3);
+        for (const { id } of added) assert.equal((await client.getJob(id))?.round, 1, `${id} replayed exactly once`);
+      } finally {
+        await client.close({ graceMs: 200 });
+        await cleanup();
+      }
+    });
 
     it('a worker created before the client could start keeps trying and runs jobs once it can', async () => {
       const { backend, cleanup } = await factory.makeBackend();
