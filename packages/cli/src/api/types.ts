@@ -1,0 +1,170 @@
+/**
+ * The CLI's one seam: `SpindleApi`, what every command needs from Spindle, with two
+ * implementations — over HTTP to a running server (http.ts) and directly over the library
+ * Client on a database (direct.ts). Commands depend only on this file.
+ *
+ * The data shapes are the HTTP API's wire views (state as `status`, ISO 8601 UTC timestamps,
+ * `maxAttempts`), so `--json` prints the same documents whichever way the CLI is connected.
+ *
+ * Invariants every implementation keeps:
+ * - Unknown things answer `null` (getJob, getQueue) rather than throwing; commands decide the
+ *   exit code.
+ * - Errors thrown are CliError, HttpProblemError or core SpindleErrors; errors.ts maps them.
+ */
+import type { JobState } from '@spindle/core';
+
+export interface AttemptErrorView {
+  attempt: number;
+  round: number;
+  kind: string;
+  name: string;
+  message: string;
+  stack?: string;
+  workerId?: string | null;
+  at: string;
+}
+
+export interface JobView {
+  id: string;
+  queue: string;
+  name: string;
+  status: JobState;
+  payload?: unknown;
+  priority: number;
+  attempt: number;
+  maxAttempts: number;
+  progress: unknown;
+  result: unknown;
+  errors: AttemptErrorView[];
+  uniqueKey: string | null;
+  timeoutMs: number | null;
+  round: number;
+  createdAt: string;
+  runAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  leaseExpiresAt: string | null;
+  workerId: string | null;
+  cancelRequested: boolean;
+  failureReason: string | null;
+  firstFailedAt: string | null;
+  lastFailedAt: string | null;
+  resolution: { note: string; at: string } | null;
+  expiresAt: string | null;
+}
+
+export interface JobPageView {
+  jobs: JobView[];
+  nextCursor: string | null;
+}
+
+export interface QueueView {
+  name: string;
+  paused: boolean;
+  counts: Record<JobState, number>;
+  /** Unresolved dead jobs. */
+  dlqDepth: number;
+  /** How long the oldest due job has waited (ms), 0 when none waits. */
+  oldestQueuedAgeMs: number;
+}
+
+export interface DlqDepthView {
+  queue: string;
+  depth: number;
+}
+
+export interface DlqGroupView {
+  reason: string;
+  count: number;
+  firstFailedAt: string;
+  lastFailedAt: string;
+  sampleJobId: string;
+}
+
+export interface MinuteView {
+  minute: string;
+  enqueued: number;
+  completed: number;
+  retried: number;
+  dead: number;
+  cancelled: number;
+}
+
+export interface WorkerView {
+  id: string;
+  queue: string;
+  kind: string;
+  host: string;
+  pid: number | null;
+  concurrency: number;
+  busy: number;
+  startedAt: string;
+  lastSeenAt: string;
+}
+
+export interface EnqueueRequest {
+  name: string;
+  payload: unknown;
+  opts: { id?: string; delay?: number; priority?: number | string; maxRetries?: number };
+}
+
+export interface EnqueueResultView {
+  id: string;
+  status: JobState;
+  duplicate: boolean;
+}
+
+export interface JobQuery {
+  queue?: string;
+  states?: JobState[];
+  name?: string;
+  limit?: number;
+  cursor?: string;
+  order?: 'newest' | 'oldest';
+}
+
+export type DlqQuery = Omit<JobQuery, 'queue' | 'states'> & { ids?: string[] };
+
+/** Which dead jobs of a queue an action applies to. */
+export type DlqSelection = { ids: string[] } | { all: true };
+
+export type DlqAction = { kind: 'replay' } | { kind: 'purge' } | { kind: 'resolve'; note: string };
+
+/** How many jobs a DLQ action changed (`skipped`: replays left dead by a unique-key conflict). */
+export interface DlqActionResult {
+  affected: number;
+  skipped: number;
+}
+
+/** What `watchJob` reports: the whole job (first, and after any gap), or one live event. */
+export type WatchUpdate =
+  | { kind: 'snapshot'; job: JobView }
+  | { kind: 'event'; type: string; status?: JobState; attempt?: number; data?: unknown; at: string };
+
+export interface SpindleApi {
+  /** Where this API points, for messages: `http://…`, `sqlite:path`, `postgres://host/db`. */
+  readonly target: string;
+  enqueue(queue: string, request: EnqueueRequest): Promise<EnqueueResultView>;
+  getJob(id: string): Promise<JobView | null>;
+  listJobs(query: JobQuery): Promise<JobPageView>;
+  listQueues(): Promise<QueueView[]>;
+  /** null when the queue has never had a job or a setting. */
+  getQueue(name: string): Promise<QueueView | null>;
+  pauseQueue(name: string): Promise<void>;
+  resumeQueue(name: string): Promise<void>;
+  /** Live workers (seen within the last 30 s). */
+  listWorkers(): Promise<WorkerView[]>;
+  dlqDepth(): Promise<DlqDepthView[]>;
+  dlqJobs(queue: string, query: DlqQuery): Promise<JobPageView>;
+  dlqGroups(queue: string, limit: number): Promise<DlqGroupView[]>;
+  /** Runs a DLQ action; `onProgress(done)` is called as batches complete (selections by `all`). */
+  dlqAction(queue: string, selection: DlqSelection, action: DlqAction, onProgress?: (done: number) => void): Promise<DlqActionResult>;
+  /** Per-minute throughput counters of a queue over the last hour. */
+  queueStats(queue: string): Promise<MinuteView[]>;
+  /**
+   * Follows one job until `signal` aborts: a snapshot first, then live updates (and further
+   * snapshots after reconnects or polls). Throws CliError(not found) for an unknown job.
+   */
+  watchJob(id: string, onUpdate: (update: WatchUpdate) => void, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
