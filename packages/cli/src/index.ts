@@ -1,5 +1,5 @@
 /**
- * @spindle/cli — the `spindle` command. The executable is `dist/bin.js`; this entry exports the
+ * @spindle/cli — the `spindle` command. The executable is `bin/spindle.mjs` (runs `dist/bin.js`); this entry exports the
  * pieces for programs that embed the CLI: `main(argv)` (returns the exit code), the exit codes,
  * and the SpindleApi seam with its HTTP and direct implementations.
  */
