@@ -14,6 +14,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerEnqueue } from './commands/enqueue.js';
 import { registerJobs } from './commands/jobs.js';
+import { registerKeys } from './commands/keys.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerQueues } from './commands/queues.js';
 import { registerServe } from './commands/serve.js';
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   registerDlq(program);
   registerQueues(program);
   registerStats(program);
+  registerKeys(program);
   registerDemo(program);
   registerBench(program);
   return program;

@@ -3,9 +3,8 @@
 // and a server with API keys (`serve --keys-file`): no key or a wrong one exits 6.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateApiKey } from '@spindle/server';
 import { oneErrorLine, serve, spindle, tempDir, WORKERS } from './helpers.js';
 import { scenario } from './scenario.js';
 
@@ -23,11 +22,14 @@ scenario('spindle --url <server>', async () => {
   };
 });
 
-it('--api-key / SPINDLE_API_KEY against a server with keys; a refused key exits 6', async () => {
+it('--api-key / SPINDLE_API_KEY against a server with keys made by `spindle keys`; a refused or revoked key exits 6', async () => {
   const tmp = tempDir();
-  const { key, record } = generateApiKey('cli-test', [{ queues: ['*'], actions: ['read', 'read-payload', 'enqueue', 'admin', 'dlq'] }]);
   const keysFile = join(tmp.dir, 'keys.json');
-  writeFileSync(keysFile, JSON.stringify({ keys: [record] }));
+  const created = await spindle(['--json', 'keys', 'create', 'cli-test', '--keys-file', keysFile, '--actions', 'read,read-payload,enqueue,admin,dlq']);
+  assert.equal(created.code, 0, created.stderr);
+  const { key, record } = JSON.parse(created.stdout) as { key: string; record: { id: string } };
+  assert.match(key, new RegExp(`^spk_${record.id}_`));
+  assert.equal(statSync(keysFile).mode & 0o777, 0o600);
   const served = await serve(['--db', join(tmp.dir, 'auth.db')], ['--keys-file', keysFile]);
   try {
     const url = ['--url', served.url];
@@ -45,6 +47,15 @@ it('--api-key / SPINDLE_API_KEY against a server with keys; a refused key exits 
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     assert.equal(flagOverEnv.code, 0, flagOverEnv.stderr);
     assert.equal((JSON.parse(flagOverEnv.stdout) as { queues: unknown[] }).queues.length, 1);
+    // Revoked in the file: the server re-reads it and refuses the key within a second or two.
+    const revoked = await spindle(['keys', 'revoke', record.id, '--keys-file', keysFile]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    let after = await spindle([...url, '--api-key', key, 'queues', 'ls']);
+    for (let i = 0; i < 20 && after.code === 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = await spindle([...url, '--api-key', key, 'queues', 'ls']);
+    }
+    assert.equal(after.code, 6, after.stderr);
   } finally {
     assert.equal(await served.stop(), 0, served.output());
     tmp.cleanup();

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { oneErrorLine, PG_URL, ROOT, spindle, tempDir, WORKERS, type RunResult } from './helpers.js';
 
@@ -151,6 +151,34 @@ describe('spindle usage', () => {
       const mysql = await spindle(['--json', 'jobs', 'ls'], { env: { DATABASE_URL: 'mysql://root@127.0.0.1/app' } });
       assert.doesNotMatch(mysql.stderr, /mysql/);
       if (mysql.code !== 0) fails(mysql, 4, /\.spindle\/spindle\.db/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('keys: bad input exits 2 and writes nothing; an unknown id exits 3; ls never shows hashes', async () => {
+    const tmp = tempDir();
+    try {
+      const keysFile = join(tmp.dir, 'keys.json');
+      fails(await spindle(['keys', 'create', 'ops', '--keys-file', keysFile]), 2, /--role or --actions/);
+      fails(await spindle(['keys', 'create', 'ops', '--keys-file', keysFile, '--role', 'root']), 2, /--role must be one of/);
+      fails(await spindle(['keys', 'create', 'ops', '--keys-file', keysFile, '--actions', 'read,fly']), 2, /--actions must list/);
+      fails(await spindle(['keys', 'create', 'ops', '--keys-file', keysFile, '--role', 'admin', '--queues', 'a b']), 2, /queue/);
+      assert.ok(!existsSync(keysFile), 'nothing written');
+      const made = await spindle(['keys', 'create', 'ops', '--keys-file', keysFile, '--role', 'read-only', '--queues', 'reports.*']);
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stdout.trim(), /^spk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+      const listed = await spindle(['--json', 'keys', 'ls', '--keys-file', keysFile]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const keys = (JSON.parse(listed.stdout) as { keys: Array<Record<string, unknown>> }).keys;
+      assert.equal(keys.length, 1);
+      assert.equal(keys[0]!.hash, undefined);
+      assert.deepEqual(keys[0]!.scopes, [{ queues: ['reports.*'], actions: ['read', 'read-payload'] }]);
+      fails(await spindle(['keys', 'revoke', '0123456789ab', '--keys-file', keysFile]), 3, /no key 0123456789ab/);
+      fails(await spindle(['keys', 'ls', '--keys-file', join(tmp.dir, 'missing.json')]), 3, /no keys file/);
+      writeFileSync(join(tmp.dir, 'bad.json'), '{"keys":[{"id":"x"}]}');
+      fails(await spindle(['keys', 'create', 'ops', '--keys-file', join(tmp.dir, 'bad.json'), '--role', 'admin']), 2, /not a valid keys file/);
+      assert.equal(readFileSync(join(tmp.dir, 'bad.json'), 'utf8'), '{"keys":[{"id":"x"}]}', 'a malformed file is not rewritten');
     } finally {
       tmp.cleanup();
     }

@@ -14,4 +14,4 @@ export { type ServerOptions, type ResolvedServerOptions, MAX_BODY_LIMIT, MAX_BAT
 export { type WireEvent, type EventFilter, EventLog } from './push/event-log.js';
 export { SPINDLE_VERSION } from './version.js';
 export { generateApiKey, hashSecret, ACTIONS, ROLES, type Action, type ApiKeyRecord, type Scope } from './auth/api-keys.js';
-export { type AuthOptions, type KeyRecordInput } from './auth/key-store.js';
+export { KeyStore, type AuthOptions, type KeyRecordInput } from './auth/key-store.js';
