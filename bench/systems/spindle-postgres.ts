@@ -58,7 +58,9 @@ export const adapter: SystemAdapter = {
   async seed(config, rows) {
     const q = `"${String(config.schema)}".jobs`;
     const tag = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-    // Rows as Spindle writes them (see packages/postgres/migrations/0001_init.sql).
+    // Rows as Spindle writes them (see packages/postgres/migrations/0001_init.sql); queued rows
+    // with the producer's JOB_OPTIONS (removeOnComplete: completed_keep_ms = 0), like the jobs of
+    // every other workload, so a backlog drain deletes on completion as the peers do.
     const groups: Array<[string, number, string, string, string, string]> = [
       // state, count, attempt, run_at, finished_at, failure fields
       ['completed', rows.completed ?? 0, '1', 'now()', 'now()', 'NULL'],
@@ -70,9 +72,10 @@ export const adapter: SystemAdapter = {
       if (count === 0) continue;
       await pgQuery(
         `INSERT INTO ${q} (id, queue, name, payload, state, priority, attempt, max_retries, created_at, run_at, finished_at,
-                          failure_reason, first_failed_at, last_failed_at)
+                          failure_reason, first_failed_at, last_failed_at, completed_keep_ms)
          SELECT $1 || x, 'bench', 'noop', '{"i":' || x || '}', $2, 500, ${attempt}, 3, now(), ${runAt}, ${finishedAt},
-                ${reason}, CASE WHEN $2 = 'dead' THEN now() END, CASE WHEN $2 = 'dead' THEN now() END
+                ${reason}, CASE WHEN $2 = 'dead' THEN now() END, CASE WHEN $2 = 'dead' THEN now() END,
+                CASE WHEN $2 = 'queued' THEN 0 END
          FROM generate_series(1, $3::int) AS x`,
         [`seed-${tag}-${state}-`, state, count],
       );

@@ -53,13 +53,15 @@ export const adapter: SystemAdapter = {
     db.pragma('journal_mode = WAL');
     const now = Date.now();
     const tag = `${now.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    // Rows as Spindle writes them (see packages/sqlite/migrations/0001_init.sql).
+    // Rows as Spindle writes them (see packages/sqlite/migrations/0001_init.sql); queued rows
+    // with the producer's JOB_OPTIONS (removeOnComplete: completed_keep_ms = 0), like the jobs of
+    // every other workload.
     const insert = db.prepare(`
       WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < @count)
       INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, attempt, max_retries, created_at, run_at,
-                                finished_at, failure_reason, first_failed_at, last_failed_at)
+                                finished_at, failure_reason, first_failed_at, last_failed_at, completed_keep_ms)
       SELECT @prefix || x, 'bench', 'noop', '{"i":' || x || '}', @state, 500, @attempt, 3, @now, @runAt,
-             @finishedAt, @reason, @failedAt, @failedAt
+             @finishedAt, @reason, @failedAt, @failedAt, CASE WHEN @state = 'queued' THEN 0 END
       FROM n`);
     const groups: Array<[string, number, Record<string, unknown>]> = [
       ['completed', rows.completed ?? 0, { attempt: 1, runAt: now, finishedAt: now, reason: null, failedAt: null }],

@@ -4,6 +4,7 @@
  * split between this Node process and all PostgreSQL server processes (from /proc), plus the
  * statements the server ran (pg_stat_statements when installed).
  * Usage: node --conditions=source --import tsx bench/tools/pg-cpu-per-job.ts [n] [concurrency] [adapters…]
+ * SPINDLE_SEED_QUEUED=<n> seeds a backlog of n queued jobs first (the drain stops after [n] jobs).
  * SPINDLE_PROFILE_DIR=<dir>: also writes a CPU profile of this process for the drain alone
  * (SPINDLE_PROFILE=heap: an allocation sampling profile instead, collected objects included).
  * Diagnostic only (Linux): figures for bench/README.md come from `npm run bench`.
@@ -43,6 +44,9 @@ const names = process.argv.slice(4);
 for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker']) {
   const adapter = await loadSystem(name);
   const config = await adapter.prepare();
+  // SPINDLE_SEED_QUEUED=<n>: n more queued jobs behind the measured ones (a backlog).
+  const backlog = Number(process.env.SPINDLE_SEED_QUEUED ?? 0);
+  if (backlog > 0) await adapter.seed!(config, { queued: backlog });
   const producer = await adapter.producer(config);
   for (let i = 0; i < n; i += 1000) await producer.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ i: i + k })));
   await producer.close();
