@@ -1,11 +1,13 @@
 /**
  * How stored records look on the wire: JSON-ready objects with ISO 8601 UTC timestamps, the
- * job's state as `status`, and `maxAttempts` (what HTTP users count) next to `attempt`.
+ * job's state as `status`, and `maxAttempts` (what HTTP users count) next to `attempt`. Also
+ * exported alone as `@spindle/server/views` (the CLI's direct mode answers in the same shapes
+ * without loading the HTTP server); it imports nothing but types.
  *
  * Invariant: the lease token never appears in a view (the core's JobRecord does not carry it);
  * the payload appears only when the caller may read payloads.
  */
-import type { AttemptError, JobRecord } from '@spindle/core';
+import type { AttemptError, JobRecord, StatsRow, WorkerInfo } from '@spindle/core';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -49,4 +51,24 @@ export type JobViewBody = ReturnType<typeof jobView>;
 
 function errorView(e: AttemptError) {
   return { ...e, at: new Date(e.at).toISOString() };
+}
+
+/** A worker of the registry (library or HTTP), as `GET /workers` lists it. */
+export function workerView(w: WorkerInfo) {
+  return {
+    id: w.id,
+    queue: w.queue,
+    kind: w.kind,
+    host: w.host,
+    pid: w.pid,
+    concurrency: w.concurrency,
+    busy: w.busy,
+    startedAt: w.startedAt.toISOString(),
+    lastSeenAt: w.lastSeenAt.toISOString(),
+  };
+}
+
+/** One minute of a queue's throughput counters, as `GET /queues/:queue/stats` lists it. */
+export function minuteView(row: StatsRow) {
+  return { minute: row.minute.toISOString(), enqueued: row.enqueued, completed: row.completed, retried: row.retried, dead: row.dead, cancelled: row.cancelled };
 }

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
 import { InstantSchema, NameSchema, PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
+import { minuteView, workerView } from '../http/views.js';
 
 /** A worker not seen for this long is left out unless `all=true` (library workers report every 5 s). */
 const LIVE_WITHIN_MS = 30_000;
@@ -41,19 +42,7 @@ export function workerRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
       async (request) => {
         const { queue, all } = request.query;
         const workers = await client.listWorkers({ ...(queue ? { queue } : {}), ...(all === 'true' ? {} : { seenWithinMs: LIVE_WITHIN_MS }) });
-        return {
-          workers: workers.map((w) => ({
-            id: w.id,
-            queue: w.queue,
-            kind: w.kind,
-            host: w.host,
-            pid: w.pid,
-            concurrency: w.concurrency,
-            busy: w.busy,
-            startedAt: w.startedAt.toISOString(),
-            lastSeenAt: w.lastSeenAt.toISOString(),
-          })),
-        };
+        return { workers: workers.map(workerView) };
       },
     );
 
@@ -75,7 +64,7 @@ export function workerRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
         const from = request.query.from ? new Date(request.query.from) : new Date(to.getTime() - 3_600_000);
         const rows = await client.readStats({ queue: request.params.queue, from, to });
         return {
-          minutes: rows.map((r) => ({ minute: r.minute.toISOString(), enqueued: r.enqueued, completed: r.completed, retried: r.retried, dead: r.dead, cancelled: r.cancelled })),
+          minutes: rows.map(minuteView),
         };
       },
     );
