@@ -69,6 +69,13 @@ export class Context {
 }
 
 /** The queue, or exit 3: a queue exists once it has had a job or a setting (docs/decisions/0010). */
+/** The job, or exit 3. */
+export async function requireJob(api: SpindleApi, id: string) {
+  const job = await api.getJob(id);
+  if (!job) throw notFound(`no job ${id}`);
+  return job;
+}
+
 export async function requireQueue(api: SpindleApi, name: string) {
   const queue = await api.getQueue(name);
   if (!queue) throw notFound(`unknown queue ${JSON.stringify(name)}: it has never had a job (see \`spindle queues ls\`)`);

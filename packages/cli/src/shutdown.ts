@@ -1,8 +1,9 @@
 /**
- * How long-running commands (serve, demo) wait to be stopped: until SIGINT or SIGTERM, or a
- * deadline. A second signal while stopping exits at once with 130, so a stuck shutdown can
- * always be cut short.
+ * How long-running commands (serve, demo) start their server (a listen error is one line) and
+ * wait to be stopped: until SIGINT or SIGTERM, or a deadline. A second signal while stopping
+ * exits at once with 130, so a stuck shutdown can always be cut short.
  */
+import { CliError, EXIT } from './errors.js';
 
 export type StopReason = 'signal' | 'deadline';
 
@@ -31,6 +32,16 @@ export function waitForStop(deadlineMs?: number): Promise<StopReason> {
       }, deadlineMs);
     }
   });
+}
+
+/** Starts `server` and returns its base URL; a listen error becomes a one-line CliError. */
+export async function startServer(server: { start(): Promise<string> }, host: string, port: number): Promise<string> {
+  try {
+    return await server.start();
+  } catch (err) {
+    const message = listenError(err, host, port);
+    throw message ? new CliError(message, EXIT.failure, { cause: err }) : err;
+  }
 }
 
 /** A listen error as a message: a busy port is the usual one. */

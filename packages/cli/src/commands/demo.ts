@@ -12,9 +12,9 @@ import type { Command } from 'commander';
 import { consoleLogger } from '@spindle/core';
 import { describeTarget, openClient } from '../connection.js';
 import { Context } from '../context.js';
-import { CliError, EXIT, toCliError, usageError } from '../errors.js';
+import { toCliError, usageError } from '../errors.js';
 import { intParser, numberParser, parsePort, secondsParser } from '../parse.js';
-import { listenError, waitForStop } from '../shutdown.js';
+import { startServer, waitForStop } from '../shutdown.js';
 import { printUrls } from './serve.js';
 
 type DemoModule = typeof import('../demo/index.js');
@@ -44,13 +44,7 @@ async function demo(ctx: Context, options: DemoOptions): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const render = () => mod.renderDemoSummary(handle!.summary());
   try {
-    let base: string;
-    try {
-      base = await server.start();
-    } catch (err) {
-      const message = listenError(err, options.host, options.port);
-      throw message ? new CliError(message, EXIT.failure, { cause: err }) : err;
-    }
+    const base = await startServer(server, options.host, options.port);
     const header = () => {
       ctx.out.line(`${ctx.out.color.bold('spindle demo')} on ${where}${options.duration ? ` for ${options.duration}s` : ''}  ${ctx.out.color.dim('Ctrl-C stops; run it again to resume')}`);
       printUrls(ctx, base);

@@ -4,7 +4,7 @@
  * actions (replay, purge, resolve) are in dlq-actions.ts.
  */
 import type { Command } from 'commander';
-import { Context, requireQueue } from '../context.js';
+import { Context, requireJob, requireQueue } from '../context.js';
 import { notFound } from '../errors.js';
 import { formatAge, truncate } from '../output.js';
 import { checkJobId, checkName, parseLimit, parseName } from '../parse.js';
@@ -52,8 +52,7 @@ export function registerDlq(program: Command): void {
       const ctx = Context.from(command);
       checkJobId(id);
       const job = await ctx.withApi(async (api) => {
-        const found = await api.getJob(id);
-        if (!found) throw notFound(`no job ${id}`);
+        const found = await requireJob(api, id);
         if (found.status !== 'dead') throw notFound(`job ${id} is not in the DLQ (status ${found.status})`);
         return found;
       });

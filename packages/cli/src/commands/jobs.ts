@@ -7,8 +7,7 @@
  */
 import type { Command } from 'commander';
 import type { JobState } from '@spindle/core';
-import { Context, requireQueue } from '../context.js';
-import { notFound } from '../errors.js';
+import { Context, requireJob, requireQueue } from '../context.js';
 import { checkJobId, parseLimit, parseName, parseStates } from '../parse.js';
 import { renderJobDetail, renderJobTable } from '../render/jobs.js';
 import { tailJob } from './tail.js';
@@ -58,11 +57,7 @@ export function registerJobs(program: Command): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const ctx = Context.from(command);
       checkJobId(id);
-      const job = await ctx.withApi(async (api) => {
-        const found = await api.getJob(id);
-        if (!found) throw notFound(`no job ${id}`);
-        return found;
-      });
+      const job = await ctx.withApi((api) => requireJob(api, id));
       if (ctx.out.json) return ctx.out.printJson(job);
       renderJobDetail(ctx.out, job);
     });

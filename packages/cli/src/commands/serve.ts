@@ -16,7 +16,7 @@ import { describeTarget, openClient } from '../connection.js';
 import { Context } from '../context.js';
 import { CliError, EXIT, oneLine, toCliError, usageError } from '../errors.js';
 import { parsePort } from '../parse.js';
-import { listenError, waitForStop } from '../shutdown.js';
+import { startServer, waitForStop } from '../shutdown.js';
 
 type RegisterWorkers = (client: Client) => void | Promise<void>;
 
@@ -75,13 +75,7 @@ async function serve(ctx: Context, options: ServeOptions): Promise<void> {
       logger: { level: options.logLevel },
       ...(options.keysFile ? { auth: { keysFile: resolve(options.keysFile) } } : {}),
     });
-    let base: string;
-    try {
-      base = await server.start();
-    } catch (err) {
-      const message = listenError(err, options.host, options.port);
-      throw message ? new CliError(message, EXIT.failure, { cause: err }) : err;
-    }
+    const base = await startServer(server, options.host, options.port);
     ctx.out.line(`spindle serving ${describeTarget(target)} on ${base}`);
     printUrls(ctx, base);
     if (options.workers) ctx.out.line(`  ${ctx.out.color.dim('workers'.padEnd(9))}${options.workers}`);

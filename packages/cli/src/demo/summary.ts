@@ -23,7 +23,9 @@ export interface DemoQueueSummary {
   dead: number;
 }
 
-export interface DemoSummary {
+/** The run's state; its DemoCounters say what this run's handlers did (a restarted demo counts
+ *  from zero; the queue counts do not). */
+export interface DemoSummary extends DemoCounters {
   seed: number;
   speed: number;
   startedAt: string;
@@ -41,14 +43,6 @@ export interface DemoSummary {
   backlogHistory: number[];
   /** The shared pool now: slots held per tier, and jobs claimed but waiting for a slot. */
   transcoders: { size: number; paidWeight: number; busy: Record<Tier, number>; waiting: Record<Tier, number> };
-  /** What this run's handlers did (a restarted demo counts from zero; the queue counts do not). */
-  transcoded: number;
-  corruptRejected: number;
-  moderated: number;
-  flagged: number;
-  emailFailures: number;
-  emailsRetried: number;
-  notificationsSent: number;
   /** When the counts were read (null before the first read). */
   countsAt: string | null;
 }
