@@ -35,6 +35,11 @@ export class WorkerProcess {
     });
   }
 
+  /** The child's process id (diagnostic tools read its CPU time from /proc). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   private request(cmd: Record<string, unknown>, answer: string): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       this.waiting.set(answer, (msg) => (msg.ev === 'failed' ? reject(new Error(`worker process failed: ${this.failure}`)) : resolve(msg)));

@@ -51,9 +51,10 @@ for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker'
   for (let i = 0; i < n; i += 1000) await producer.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ i: i + k })));
   await producer.close();
   let done = 0;
+  let firstAt = 0;
   let resolve!: () => void;
   const finished = new Promise<void>((r) => (resolve = r));
-  const worker = await adapter.worker(config, { concurrency, onJob: () => { if (++done === n) resolve(); } });
+  const worker = await adapter.worker(config, { concurrency, onJob: () => { if (done === 0) firstAt = performance.now(); if (++done === n) resolve(); } });
   statements.clear();
   const profileDir = process.env.SPINDLE_PROFILE_DIR;
   const session = profileDir ? new Session() : null;
@@ -91,7 +92,7 @@ for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker'
   }
   await worker.close();
   await adapter.dispose(config);
-  console.log(`${name.padEnd(18)} ${n} jobs c${concurrency}: ${ms.toFixed(0)} ms, ${Math.round(n / (ms / 1000))} jobs/s; ` +
+  console.log(`${name.padEnd(18)} ${n} jobs c${concurrency}: ${ms.toFixed(0)} ms (first job after ${(firstAt - t0).toFixed(1)} ms), ${Math.round(n / (ms / 1000))} jobs/s; ` +
     `CPU µs/job node ${((cpu.user + cpu.system) / n).toFixed(1)}, postgres ${(pgUs / n).toFixed(1)}`);
   for (const [key, s] of [...statements].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8)) {
     console.log(`    ${String(s.count).padStart(6)} × ${(s.ms / s.count).toFixed(2).padStart(7)} ms  ${key}`);

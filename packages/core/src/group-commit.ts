@@ -34,10 +34,12 @@ export interface GroupCommitOptions<I, O> {
   gather?: 'tick' | 'io';
 }
 
+/** Called once per item: with its answer, or with the error that failed (or abandoned) it. */
+export type Settle<O> = (err: unknown, answer?: O) => void;
+
 interface Pending<I, O> {
   item: I;
-  resolve: (answer: O) => void;
-  reject: (err: unknown) => void;
+  settle: Settle<O>;
 }
 
 export class GroupCommit<I, O> {
@@ -55,14 +57,21 @@ export class GroupCommit<I, O> {
   }
 
   submit(item: I): Promise<O> {
-    return new Promise((resolve, reject) => {
-      if (this.abandoned) {
-        reject(this.abandoned);
-        return;
-      }
-      this.queue.push({ item, resolve, reject });
-      if (!this.flushing) this.flushing = this.drain();
-    });
+    return new Promise((resolve, reject) => this.submitWith(item, (err, answer) => (err === undefined ? resolve(answer!) : reject(err))));
+  }
+
+  /**
+   * `submit` with a callback instead of a promise: the hot path (a worker's outcomes) saves a
+   * promise and its closures per item. `settle` is called exactly once, never synchronously.
+   */
+  submitWith(item: I, settle: Settle<O>): void {
+    if (this.abandoned) {
+      const reason = this.abandoned;
+      queueMicrotask(() => settle(reason));
+      return;
+    }
+    this.queue.push({ item, settle });
+    if (!this.flushing) this.flushing = this.drain();
   }
 
   /** Resolves when everything submitted so far has been written (or rejected). */
@@ -75,8 +84,17 @@ export class GroupCommit<I, O> {
     this.abandoned = reason;
     const dropped = this.queue;
     this.queue = [];
-    for (const p of dropped) p.reject(reason);
+    for (const p of dropped) this.settle(p, reason);
     this.wakeRetry?.();
+  }
+
+  /** A throwing callback must not look like a failed write (which would be written again). */
+  private settle(p: Pending<I, O>, err: unknown, answer?: O): void {
+    try {
+      p.settle(err, answer);
+    } catch (callbackError) {
+      this.options.logger.error({ err: callbackError }, `spindle: a callback of ${this.options.name} threw`);
+    }
   }
 
   private takeBatch(): Array<Pending<I, O>> {
@@ -104,13 +122,14 @@ export class GroupCommit<I, O> {
       try {
         const answers = await this.options.write(batch.map((p) => p.item));
         this.queue.splice(0, batch.length);
-        batch.forEach((p, i) => p.resolve(answers[i]!));
+        for (let i = 0; i < batch.length; i++) this.settle(batch[i]!, undefined, answers[i]!);
         failures = 0;
         this.options.onWritten?.();
       } catch (err) {
         if (this.options.onFailure === 'reject') {
           this.queue.splice(0, batch.length);
-          for (const p of batch) p.reject(err);
+          const failure = err ?? new Error(`${this.options.name} failed`);
+          for (const p of batch) this.settle(p, failure);
           continue;
         }
         failures += 1;

@@ -45,6 +45,23 @@ export function lifecycleTests(factory: BackendFactory): void {
         assert.deepEqual(events.filter((t) => t !== 'progress'), ['added', 'started', 'completed']);
       }));
 
+    it('gives a handler a job it can destructure: payload, signal and progress keep working', () =>
+      withClient(factory, async (client) => {
+        const q = client.queue<{ n: number }>('destructure');
+        const { id } = await q.add('double', { n: 21 });
+        q.process(async ({ payload, signal, progress, attempt }) => {
+          assert.equal(signal.aborted, false);
+          await progress({ stage: 'half' });
+          return { double: payload.n * 2, attempt };
+        });
+        const done = await waitFor(async () => {
+          const j = await client.getJob(id);
+          return j?.state === 'completed' ? j : null;
+        }, 'completed');
+        assert.deepEqual(done.result, { double: 42, attempt: 1 });
+        assert.deepEqual(done.progress, { stage: 'half' });
+      }));
+
     it('retries a failing job with backoff and completes it, keeping each error', () =>
       withClient(factory, async (client) => {
         const q = client.queue('flaky', { defaultJobOptions: { backoff: { type: 'fixed', delayMs: 30 } } });

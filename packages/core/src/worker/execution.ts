@@ -40,6 +40,50 @@ export interface ActiveJob<P = unknown> {
 
 export type AbortCause = 'timeout' | 'cancel' | 'lease_lost' | 'shutdown';
 
+/**
+ * The handler-facing job: plain own fields plus `signal` and `progress` as prototype getters, so
+ * an attempt allocates nothing for them until a handler uses them (a no-op job's bookkeeping is
+ * the hot path). Both survive destructuring (`async ({ payload, signal, progress }) => …`): the
+ * getters run against the job, and `progress` returns a function bound to this attempt.
+ */
+class ActiveJobView implements ActiveJob {
+  readonly id: string;
+  readonly queue: string;
+  readonly name: string;
+  readonly payload: unknown;
+  readonly attempt: number;
+  readonly maxRetries: number;
+  readonly priority: number;
+  readonly round: number;
+  readonly createdAt: Date;
+  readonly workerId: string;
+  readonly #exec: Execution;
+  #progress: ((value: unknown) => Promise<void>) | null = null;
+
+  constructor(exec: Execution, job: ClaimedJob, workerId: string) {
+    this.#exec = exec;
+    this.id = job.id;
+    this.queue = job.queue;
+    this.name = job.name;
+    this.payload = job.payload;
+    this.attempt = job.attempt;
+    this.maxRetries = job.maxRetries;
+    this.priority = job.priority;
+    this.round = job.round;
+    this.createdAt = job.createdAt;
+    this.workerId = workerId;
+  }
+
+  get signal(): AbortSignal {
+    return this.#exec.signal;
+  }
+
+  get progress(): (value: unknown) => Promise<void> {
+    const exec = this.#exec;
+    return (this.#progress ??= (value: unknown) => exec.progress(value));
+  }
+}
+
 export class Execution {
   /** Created on first use: most handlers never look at their signal, and allocating one per job shows up on the hot path. */
   private controller: AbortController | null = null;
@@ -55,38 +99,32 @@ export class Execution {
   finished = false;
   /** The attempt's `process` span, when tracing is on (telemetry/tracing.ts). */
   span: ProcessSpan | null = null;
+  /** The attempt's lease: the claimed job itself (its `id`, `attempt` and `leaseToken`). */
   readonly lease: LeaseRef;
   readonly active: ActiveJob;
 
-  constructor(readonly job: ClaimedJob, workerId: string, backend: Backend, onLeaseLost: (exec: Execution) => void) {
-    this.lease = { id: job.id, attempt: job.attempt, leaseToken: job.leaseToken };
-    const exec = this;
-    this.active = {
-      id: job.id,
-      queue: job.queue,
-      name: job.name,
-      payload: job.payload,
-      attempt: job.attempt,
-      maxRetries: job.maxRetries,
-      priority: job.priority,
-      round: job.round,
-      createdAt: job.createdAt,
-      workerId,
-      get signal(): AbortSignal {
-        return exec.signal;
-      },
-      async progress(value: unknown): Promise<void> {
-        const issues = new Issues();
-        if (typeof value === 'number' && (value < 0 || value > 100)) issues.add('progress', 'a number must be from 0 to 100');
-        const text = serializeJson(issues, 'progress', value, MAX_PROGRESS_BYTES);
-        issues.throwIfAny();
-        const [outcome] = await backend.updateProgress({ items: [{ ...exec.lease, progress: text! }] });
-        if (outcome !== 'ok') {
-          onLeaseLost(exec);
-          throw new LeaseLostError(job.id, job.attempt);
-        }
-      },
-    };
+  constructor(
+    readonly job: ClaimedJob,
+    workerId: string,
+    private readonly backend: Backend,
+    private readonly onLeaseLost: (exec: Execution) => void,
+  ) {
+    this.lease = job;
+    this.active = new ActiveJobView(this, job, workerId);
+  }
+
+  /** A fenced progress write; a lost lease aborts the attempt and throws LeaseLostError. */
+  async progress(value: unknown): Promise<void> {
+    const issues = new Issues();
+    if (typeof value === 'number' && (value < 0 || value > 100)) issues.add('progress', 'a number must be from 0 to 100');
+    const text = serializeJson(issues, 'progress', value, MAX_PROGRESS_BYTES);
+    issues.throwIfAny();
+    const { id, attempt, leaseToken } = this.job;
+    const [outcome] = await this.backend.updateProgress({ items: [{ id, attempt, leaseToken, progress: text! }] });
+    if (outcome !== 'ok') {
+      this.onLeaseLost(this);
+      throw new LeaseLostError(id, attempt);
+    }
   }
 
   /** The attempt's signal (already aborted if the attempt was aborted before anyone asked). */

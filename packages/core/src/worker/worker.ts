@@ -325,8 +325,9 @@ export class Worker<P = unknown, R = unknown> {
 
   private onSettled(exec: Execution, settled: Settled): void {
     exec.settled = true;
-    this.deadlines.delete(`t:${exec.lease.leaseToken}`);
-    this.deadlines.delete(`g:${exec.lease.leaseToken}`);
+    // Only attempts with a timeout, or aborted ones, have deadlines (no key string per no-op job).
+    if (exec.job.timeoutMs !== null) this.deadlines.delete(`t:${exec.lease.leaseToken}`);
+    if (exec.abortCause !== null) this.deadlines.delete(`g:${exec.lease.leaseToken}`);
     if (!exec.finished) this.finish(exec, settled);
     for (const waiter of this.settledWaiters) waiter();
   }
@@ -381,12 +382,15 @@ export class Worker<P = unknown, R = unknown> {
       action = this.decide(exec, { ok: false, error: err });
     }
     exec.span?.end(action);
-    this.completer.submit({ ...exec.lease, ...action }).then(
-      (outcome) => {
-        if (outcome !== 'ok') this.ctx.logger.warn({ jobId: exec.job.id, outcome }, 'spindle: outcome refused: the lease was lost');
-      },
-      (err: unknown) => this.ctx.logger.warn({ err, jobId: exec.job.id }, 'spindle: outcome not written; the job will be rescued'),
-    ).finally(() => this.forget(exec));
+    const { id, attempt, leaseToken } = exec.job;
+    const item = (action.kind === 'complete'
+      ? { id, attempt, leaseToken, kind: 'complete', result: action.result }
+      : { id, attempt, leaseToken, ...action }) as FinalizeItem;
+    this.completer.submitWith(item, (err, outcome) => {
+      if (err !== undefined) this.ctx.logger.warn({ err, jobId: id }, 'spindle: outcome not written; the job will be rescued');
+      else if (outcome !== 'ok') this.ctx.logger.warn({ jobId: id, outcome }, 'spindle: outcome refused: the lease was lost');
+      this.forget(exec);
+    });
   }
 
   private forget(exec: Execution): void {
@@ -401,9 +405,11 @@ export class Worker<P = unknown, R = unknown> {
         // A returned snooze is not a completion: after a cancel request it ends cancelled.
         if (!exec.cancelRequested) return { kind: 'snooze', delayMs: clampDelay(settled.value.delayMs) };
         settled = { ok: false, error: settled.value };
+      } else if (settled.value === undefined || settled.value === null) {
+        return { kind: 'complete', result: 'null' }; // most handlers return nothing: no serializer needed
       } else {
         const issues = new Issues();
-        const text = serializeJson(issues, 'result', settled.value === undefined ? null : settled.value, this.ctx.maxResultBytes);
+        const text = serializeJson(issues, 'result', settled.value, this.ctx.maxResultBytes);
         if (text !== null) return { kind: 'complete', result: text };
         settled = { ok: false, error: new ValidationError(issues.list) };
       }
