@@ -6,7 +6,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCommit } from '../src/group-commit.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
+import { silentLogger, type Logger } from '../src/logger.js';
+
+const silent: Logger = silentLogger;
 
 describe('GroupCommit', () => {
   it('writes items submitted together as one batch and answers each in order', async () => {
@@ -26,7 +28,7 @@ describe('GroupCommit', () => {
   it('a throwing callback is logged and does not make the batch be written again', async () => {
     let writes = 0;
     const logged: string[] = [];
-    const logger = { ...silent, error: (_: unknown, message: string) => logged.push(message) } as never;
+    const logger = { ...silent, error: (_: unknown, message: string) => logged.push(message) } as unknown as Logger;
     const gc = new GroupCommit<number, number>({
       name: 'outcomes', maxBatch: 100, onFailure: 'retry', logger,
       write: async (items) => {
