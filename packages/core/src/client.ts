@@ -25,7 +25,8 @@ import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
 import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
-import { Worker, type JobHandler } from './worker/worker.js';
+import { Worker, type JobHandler, type ServedQueues } from './worker/worker.js';
+import { parseServedQueues, type WorkerQueues } from './scheduling/served-queues.js';
 import { checkCloseOptions, type WorkerOptions } from './worker/options.js';
 import type { IdempotencyClaim, StatsRow, WorkerInfo } from './backend/stores.js';
 import {
@@ -236,17 +237,21 @@ export class Client {
     return this.queues.get(name);
   }
 
-  /** Starts a worker on a queue (by name or handle). */
-  worker<P = unknown, R = unknown>(queue: string | Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
-    if (typeof queue !== 'string' && !(queue instanceof Queue)) {
-      throw new ValidationError([{ path: 'queue', message: 'must be a queue name or a Queue from client.queue()' }]);
-    }
-    const q = typeof queue === 'string' ? this.queue<unknown, P>(queue) : queue;
-    return this.createWorker(q, handler, options);
+  /**
+   * Starts a worker on a queue (by name or handle), or on several shared by a strategy:
+   * `['critical', 'default']` (strict priority, most urgent first) or
+   * `{ weighted: { high: 6, medium: 3, low: 1 } }` (weighted fair sharing, work-conserving).
+   * Each job runs with its own queue's hooks (custom backoff, classifyError).
+   */
+  worker<P = unknown, R = unknown>(queues: WorkerQueues, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
+    const { strategy, queues: served, handles } = parseServedQueues(queues, (ref) => (ref instanceof Queue ? ref.name : null));
+    // Handles given by the caller are registered: their definitions' hooks apply to their jobs.
+    for (const handle of handles as Array<Queue<any, any>>) if (!this.queues.has(handle.name)) this.queues.set(handle.name, handle);
+    return this.createWorker({ strategy, queues: served }, handler, options);
   }
 
   /** @internal */
-  createWorker<P, R>(queue: Queue<any, P>, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
+  createWorker<P, R>(served: ServedQueues, handler: JobHandler<P, R>, options?: WorkerOptions): Worker<P, R> {
     if (this.closed) throw new ClosedError('client');
     const worker = new Worker<P, R>(
       {
@@ -255,8 +260,10 @@ export class Client {
         logger: this.logger,
         retention: this.retention,
         maxResultBytes: this.maxPayloadBytes,
-        classifyError: queue.definition.classifyError,
-        backoff: queue.definition.backoff,
+        hooksFor: (queue) => {
+          const definition = this.queues.get(queue)?.definition;
+          return { classifyError: definition?.classifyError, backoff: definition?.backoff };
+        },
         onClosed: (w) => {
           this.workers.delete(w);
           return this.telemetry.registry?.remove(w);
@@ -266,7 +273,7 @@ export class Client {
         ready: () => this.start(),
         tracing: this.tracing,
       },
-      queue.name,
+      served,
       handler,
       options,
     );
@@ -296,6 +303,7 @@ export class Client {
     issues.throwIfAny();
     return this.run((b) => b.getJob(id));
   }
+
 
   /** Searches jobs (filters: queue, states, name, ids, time range, payload/error text), newest first. */
   async listJobs(params: ListParams = {}): Promise<JobPage> {

@@ -71,13 +71,18 @@ export class Enqueuer {
     const due = new Map<string, number>();
     for (const job of jobs) if (job.delayMs === null && job.runAt === null) due.set(job.queue, (due.get(job.queue) ?? 0) + 1);
     for (const worker of this.options.workers) {
-      const wanted = due.get(worker.queue);
-      if (!wanted) continue;
-      const slots = worker.dispatchSlots();
-      if (slots === 0) continue;
-      due.delete(worker.queue);
-      takers.set(worker.queue, worker);
-      dispatch.push({ queue: worker.queue, workerId: worker.id, leaseMs: worker.leaseMs, limit: Math.min(slots, wanted, 1000) });
+      // A worker serving several idle queues takes from the first of them with due jobs (its
+      // slots are counted once; the rest waits for its claims).
+      for (const queue of worker.queues) {
+        const wanted = due.get(queue);
+        if (!wanted) continue;
+        const slots = worker.dispatchSlots(queue);
+        if (slots === 0) break;
+        due.delete(queue);
+        takers.set(queue, worker);
+        dispatch.push({ queue, workerId: worker.id, leaseMs: worker.leaseMs, limit: Math.min(slots, wanted, 1000) });
+        break;
+      }
     }
     return { dispatch, takers };
   }

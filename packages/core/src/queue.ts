@@ -86,7 +86,7 @@ export class Queue<In = unknown, Out = In> {
 
   /** Starts a worker for this queue. Close it (or the client) to stop it. */
   process(handler: JobHandler<Out>, options?: WorkerOptions): Worker<Out> {
-    return this.client.createWorker(this, handler, options);
+    return this.client.createWorker({ strategy: 'strict', queues: [{ name: this.name, weight: 1 }] }, handler, options);
   }
 
   async pause(): Promise<void> {

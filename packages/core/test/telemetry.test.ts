@@ -4,7 +4,7 @@
 // and the telemetry options.
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, FinalizeItem, RecordStatsParams, UpsertWorkersParams } from '../src/backend/backend.js';
+import type { Backend, RecordStatsParams, UpsertWorkersParams } from '../src/backend/backend.js';
 import { checkReadStats, checkRecordStats, checkUpsertWorkers, minuteStart } from '../src/backend/store-checks.js';
 import { ValidationError } from '../src/errors.js';
 import { silentLogger } from '../src/logger.js';
@@ -39,20 +39,16 @@ function fakeBackend(failRecord = 0): { backend: Backend; recorded: RecordStatsP
   return { backend, recorded, upserts, removed };
 }
 
-const item = (kind: FinalizeItem['kind']): FinalizeItem =>
-  ({ id: 'j', attempt: 1, leaseToken: 't', kind, result: null, error: null, delayMs: 0, reason: 'r' }) as unknown as FinalizeItem;
-
 describe('StatsRecorder', () => {
-  it('counts per queue, only accepted outcomes, and writes one statement per flush', async () => {
+  it('counts per queue and kind, and writes one statement per flush', async () => {
     const { backend, recorded } = fakeBackend();
     const rec = new StatsRecorder({ backend, flushMs: 60_000, logger: silentLogger });
     rec.countInserted(
       [{ queue: 'a' }, { queue: 'a' }, { queue: 'b' }, { queue: 'a' }] as never,
       [{ inserted: true }, { inserted: false }, { inserted: true }, { inserted: true }] as never,
     );
-    rec.countFinalized('a', [item('complete'), item('retry'), item('dead'), item('cancel'), item('snooze'), item('release'), item('complete')], [
-      'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'lease_lost',
-    ]);
+    // The worker counts the outcomes the backend accepted (a refused one is not counted at all).
+    for (const kind of ['complete', 'retry', 'dead', 'cancel', 'snooze', 'release'] as const) rec.countFinalized('a', kind);
     await rec.flush();
     assert.equal(recorded.length, 1);
     const rows = recorded[0]!.rows.map(({ minute, ...counts }) => counts);
@@ -95,7 +91,10 @@ describe('StatsRecorder', () => {
 });
 
 describe('WorkerRegistry', () => {
-  const w = (id: string, running = 0) => ({ id, queue: 'q', running, concurrency: 4 });
+  const w = (id: string, running = 0, queues = ['q']) => ({
+    id, queues, strategy: 'strict', concurrency: 4,
+    runningIn: (queue: string) => (queue === queues[0] ? running : 1),
+  });
 
   it('heartbeats every worker in one statement and never lists a worker after its removal', async () => {
     const { backend, upserts, removed } = fakeBackend();
@@ -116,6 +115,20 @@ describe('WorkerRegistry', () => {
     assert.deepStrictEqual(upserts.at(-1)!.workers.map((x) => x.id), ['b']);
     await registry.stop();
     assert.deepStrictEqual(removed, [['a'], ['b']], 'stop removes the rest');
+  });
+
+  it('lists a multi-queue worker once per queue, with that queue\'s busy slots and its strategy', async () => {
+    const { backend, upserts, removed } = fakeBackend();
+    const registry = new WorkerRegistry({ backend, heartbeatMs: 60_000, logger: silentLogger });
+    registry.add(w('m', 3, ['high', 'low']));
+    registry.start();
+    await registry.beatNow();
+    assert.deepStrictEqual(upserts.at(-1)!.workers.map((x) => [x.id, x.queue, x.busy, x.meta]), [
+      ['m@high', 'high', 3, JSON.stringify({ queues: ['high', 'low'], strategy: 'strict' })],
+      ['m@low', 'low', 1, JSON.stringify({ queues: ['high', 'low'], strategy: 'strict' })],
+    ]);
+    await registry.stop();
+    assert.deepStrictEqual(removed, [['m@high', 'm@low']]);
   });
 });
 

@@ -46,7 +46,7 @@ export function dispatchTests(factory: BackendFactory): void {
             ran.push(job.name);
           }, { concurrency: 2, pollIntervalMs: 60_000 });
           await client.start();
-          await waitFor(() => worker.dispatchSlots() > 0, 'the worker claimed once and found the queue empty');
+          await waitFor(() => worker.dispatchSlots('direct') > 0, 'the worker claimed once and found the queue empty');
           const claimsWhenIdle = s.claims();
           for (const name of ['a', 'b', 'c']) {
             const { id } = await q.add(name, {});
@@ -72,7 +72,7 @@ export function dispatchTests(factory: BackendFactory): void {
         const q = client.queue('ordered');
         await q.pause();
         const worker = q.process(async () => undefined, { concurrency: 1, pollIntervalMs: 60_000 });
-        await waitFor(() => worker.dispatchSlots() > 0, 'the worker is idle (its claim on the paused queue came back empty)');
+        await waitFor(() => worker.dispatchSlots('ordered') > 0, 'the worker is idle (its claim on the paused queue came back empty)');
         const first = await q.add('first', {});
         assert.equal(first.state, 'queued', 'the backend dispatches nothing into a paused queue');
         await q.resume();

@@ -10,6 +10,7 @@ import type { BackendFactory } from './harness.js';
 import { jobActionTests } from './jobs.js';
 import { lifecycleTests } from './lifecycle.js';
 import { reviewTests } from './review.js';
+import { schedulingTests } from './scheduling.js';
 import { telemetryTests } from './telemetry.js';
 
 export type { BackendFactory } from './harness.js';
@@ -24,4 +25,5 @@ export function runClientConformance(factory: BackendFactory): void {
   dispatchTests(factory);
   reviewTests(factory);
   telemetryTests(factory);
+  schedulingTests(factory);
 }

@@ -93,13 +93,10 @@ export class StatsRecorder implements Service {
     if (queue !== null) this.add(queue, 'enqueued', n);
   }
 
-  /** Counts the finalize items of one worker (one queue) that the backend accepted. */
-  countFinalized(queue: string, items: readonly FinalizeItem[], outcomes: readonly LeaseOutcome[]): void {
-    for (let i = 0; i < items.length; i++) {
-      if (outcomes[i] !== 'ok') continue;
-      const field = FINALIZE_FIELD[items[i]!.kind];
-      if (field !== null) this.add(queue, field, 1);
-    }
+  /** Counts one outcome the backend accepted for a job of `queue`. */
+  countFinalized(queue: string, kind: FinalizeAction['kind']): void {
+    const field = FINALIZE_FIELD[kind];
+    if (field !== null) this.add(queue, field, 1);
   }
 
   /**

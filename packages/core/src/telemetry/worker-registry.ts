@@ -22,9 +22,12 @@ import { Loop, type Service } from '../services/loop.js';
 /** What the registry reads of a worker. */
 export interface RegisteredWorker {
   readonly id: string;
-  readonly queue: string;
-  /** Slots in use. */
-  readonly running: number;
+  /** A worker serving several queues is listed once per queue (same id). */
+  readonly queues: readonly string[];
+  /** How a multi-queue worker shares its slots (reported in the row's `meta`). */
+  readonly strategy: string;
+  /** Slots in use by jobs of `queue`. */
+  runningIn(queue: string): number;
   readonly concurrency: number;
 }
 
@@ -35,6 +38,15 @@ export interface WorkerRegistryOptions {
 }
 
 const HOST = hostname().slice(0, 255) || 'unknown';
+
+/**
+ * The registry row ids of a worker: its id, or for a worker serving several queues one row per
+ * queue, `<id>@<queue>` (the registry is keyed by id; listings and metrics are per queue).
+ */
+export function registryIds(worker: Pick<RegisteredWorker, 'id' | 'queues'>): string[] {
+  if (worker.queues.length === 1) return [worker.id];
+  return worker.queues.map((queue) => `${worker.id}@${queue}`.slice(0, 200));
+}
 
 export class WorkerRegistry implements Service {
   private readonly workers = new Map<string, RegisteredWorker>();
@@ -61,7 +73,7 @@ export class WorkerRegistry implements Service {
     if (this.workers.get(worker.id) !== worker) return;
     this.workers.delete(worker.id);
     if (!this.loop.started) return; // never written
-    await this.serial(() => this.options.backend.removeWorkers({ ids: [worker.id] })).catch((err: unknown) => {
+    await this.serial(() => this.options.backend.removeWorkers({ ids: registryIds(worker) })).catch((err: unknown) => {
       this.options.logger.warn({ err, workerId: worker.id }, 'spindle: removing a worker from the registry failed; the leader prunes it later');
     });
   }
@@ -75,7 +87,7 @@ export class WorkerRegistry implements Service {
   async stop(): Promise<void> {
     const wasStarted = this.loop.started;
     await this.loop.stop();
-    const ids = [...this.workers.keys()];
+    const ids = [...this.workers.values()].flatMap(registryIds);
     this.workers.clear();
     if (wasStarted && ids.length > 0) {
       await this.serial(async () => {
@@ -92,16 +104,19 @@ export class WorkerRegistry implements Service {
       // Read at write time (inside the chain): a worker removed meanwhile is not listed.
       const rows: WorkerUpsert[] = [];
       for (const w of this.workers.values()) {
-        rows.push({
-          id: w.id,
-          queue: w.queue,
-          host: HOST,
-          pid: process.pid,
-          concurrency: w.concurrency,
-          busy: Math.min(w.running, w.concurrency),
-          kind: 'library',
-          meta: null,
-        });
+        const ids = registryIds(w);
+        for (const [i, queue] of w.queues.entries()) {
+          rows.push({
+            id: ids[i]!,
+            queue,
+            host: HOST,
+            pid: process.pid,
+            concurrency: w.concurrency,
+            busy: Math.min(w.runningIn(queue), w.concurrency),
+            kind: 'library',
+            meta: w.queues.length > 1 ? JSON.stringify({ queues: w.queues, strategy: w.strategy }) : null,
+          });
+        }
       }
       for (let i = 0; i < rows.length; i += MAX_WORKERS_PER_UPSERT) {
         await this.options.backend.upsertWorkers({ workers: rows.slice(i, i + MAX_WORKERS_PER_UPSERT) });

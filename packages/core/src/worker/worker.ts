@@ -1,12 +1,14 @@
 /**
- * Worker: claims jobs of one queue in batches, runs the handler with a concurrency limit, and
+ * Worker: claims jobs of one queue — or of several, shared by a strategy (scheduling/
+ * claim-planner.ts: strict or weighted) — in batches, runs the handler with a concurrency limit, and
  * reports each outcome through a group-committing completer (GroupCommit); one LeaseKeeper heartbeat
  * covers all of its running jobs; one DeadlineTimer covers all timeouts.
  *
  * State machine: created → running (start) → closing (close) → closed.
- * Fetch loop (running): claim up to the free slots (plus `prefetch`, held in a local buffer) →
- * start jobs while slots are free → if the claim came back short, sleep until an event says the
- * queue has work (or `pollIntervalMs` passes: polling is the correctness path, events only cut
+ * Fetch loop (running): claim up to the free slots (plus `prefetch`, held in a local buffer),
+ * split among the served queues by the planner → start jobs while slots are free → a queue whose
+ * claim came back short is skipped until an event says it has work; when every queue is, sleep
+ * until an event (or `pollIntervalMs` passes: polling is the correctness path, events only cut
  * latency).
  *
  * Invariants:
@@ -30,6 +32,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import type { StatsRecorder } from '../telemetry/stats-recorder.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { ClaimPlanner, type SchedulingStrategy } from '../scheduling/claim-planner.js';
 
 export type { WorkerOptions } from './options.js';
 
@@ -42,8 +45,8 @@ export interface WorkerContext {
   logger: Logger;
   retention: RetentionDefaults;
   maxResultBytes: number;
-  classifyError?: ErrorClassifier | undefined;
-  backoff?: BackoffFunction | undefined;
+  /** The hooks of a served queue's definition (custom backoff, error classifier). */
+  hooksFor: (queue: string) => { classifyError?: ErrorClassifier | undefined; backoff?: BackoffFunction | undefined };
   /** Awaited before close() resolves (e.g. the worker's registry row is deleted). */
   onClosed: (worker: Worker<any, any>) => void | Promise<void>;
   /** Called when the worker starts (the worker registry lists it). */
@@ -58,49 +61,52 @@ export interface WorkerContext {
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/** The queues a worker serves and how it shares its slots among them (validated by the client). */
+export interface ServedQueues {
+  strategy: SchedulingStrategy;
+  /** In urgency order for `strict`; each with its weight for `weighted` (1 for strict). */
+  queues: Array<{ name: string; weight: number }>;
+}
+
 export class Worker<P = unknown, R = unknown> {
   readonly id: string;
-  readonly queue: string;
+  /** The served queues, in the order given (urgency order for `strict`). */
+  readonly queues: readonly string[];
   private readonly opts: ResolvedWorkerOptions;
+  /** Shares free slots among the served queues and tracks which of them are known empty. */
+  private readonly planner: ClaimPlanner;
+  /** Per queue, events that said it has work: a claim in flight when one arrives stays trusted. */
+  private readonly workSignals = new Map<string, number>();
   private state: 'created' | 'running' | 'closing' | 'closed' = 'created';
   /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
   private slotsInUse = 0;
   /** Claimed ahead of free slots (`prefetch`), not started yet; their leases are kept alive. */
   private readonly buffer: ClaimedJob[] = [];
-  /**
-   * The last claim found the queue empty and no event since said otherwise: this worker may take
-   * jobs inserted by its own process directly (direct dispatch, see `dispatchSlots`).
-   */
-  private drained = false;
   /** Group-commits attempt outcomes (fenced; retried until written, as a retry is harmless). */
   private readonly completer: GroupCommit<FinalizeItem, LeaseOutcome>;
   private readonly leases: LeaseKeeper;
   private readonly deadlines = new DeadlineTimer();
   private fetching: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private wakeFlag = false;
   private wakeWaiter: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly settledWaiters = new Set<() => void>();
 
   constructor(
     private readonly ctx: WorkerContext,
-    queue: string,
+    served: ServedQueues,
     private readonly handler: JobHandler<P, R>,
     options?: WorkerOptions,
   ) {
     if (typeof handler !== 'function') throw new ValidationError([{ path: 'handler', message: 'must be a function' }]);
     this.opts = resolveOptions(options);
     this.id = this.opts.workerId;
-    this.queue = queue;
+    this.planner = new ClaimPlanner(served.strategy, served.queues);
+    this.queues = this.planner.queues;
     this.completer = new GroupCommit({
       name: 'writing job outcomes',
-      write: async (items) => {
-        const outcomes = await ctx.backend.finalizeJobs({ items, retention: ctx.retention });
-        ctx.stats?.countFinalized(this.queue, items, outcomes);
-        return outcomes;
-      },
+      write: (items) => ctx.backend.finalizeJobs({ items, retention: ctx.retention }),
       maxBatch: 500,
       onFailure: 'retry',
       logger: ctx.logger,
@@ -122,9 +128,32 @@ export class Worker<P = unknown, R = unknown> {
     if (this.opts.autostart) this.start();
   }
 
+  /** The first served queue (the only one of a single-queue worker). */
+  get queue(): string {
+    return this.queues[0]!;
+  }
+
+  /** The served queues for messages: `a` or `a, b, c`. */
+  get label(): string {
+    return this.queues.join(', ');
+  }
+
+  /** How the worker shares its slots among its queues. */
+  get strategy(): SchedulingStrategy {
+    return this.planner.strategy;
+  }
+
   /** Handlers currently holding a slot. */
   get running(): number {
     return this.slotsInUse;
+  }
+
+  /** Handlers of jobs of `queue` currently running (the registry reports busy slots per queue). */
+  runningIn(queue: string): number {
+    if (this.queues.length === 1) return queue === this.queues[0] ? this.slotsInUse : 0;
+    let n = 0;
+    for (const exec of this.executions.values()) if (!exec.finished && exec.job.queue === queue) n += 1;
+    return n;
   }
 
   get isRunning(): boolean {
@@ -158,28 +187,30 @@ export class Worker<P = unknown, R = unknown> {
   // ------------------------------------------------------------------------------------------
 
   private onEvent(event: SpindleEvent): void {
-    if (event.queue !== this.queue) return;
+    if (!this.planner.serves(event.queue)) return;
     if (!('jobId' in event)) {
-      if (event.type === 'resumed') {
-        this.drained = false;
-        this.wake();
-      }
+      if (event.type === 'resumed') this.workArrived(event.queue);
       return;
     }
     if (event.type === 'cancel_requested') this.onCancelRequested(event.jobId);
-    else if (event.state === 'queued') {
-      this.drained = false; // queued work exists (possibly older or more urgent): claim, don't take dispatches
-      this.wake();
-    }
+    // Queued work exists (possibly older or more urgent): claim, don't take dispatches.
+    else if (event.state === 'queued') this.workArrived(event.queue);
+  }
+
+  private workArrived(queue: string): void {
+    this.workSignals.set(queue, (this.workSignals.get(queue) ?? 0) + 1);
+    this.planner.markReady(queue);
+    this.wake();
   }
 
   /**
-   * How many jobs this worker can take by direct dispatch right now: its free slots, when it is
-   * idle on an empty queue (the last claim came back short) with nothing buffered. Jobs its own
-   * process inserts then skip the claim round trip without overtaking anything queued earlier.
+   * How many jobs of `queue` this worker can take by direct dispatch right now: its free slots,
+   * when it serves `queue` and is idle — every served queue was found empty by its last claim
+   * and no event since said otherwise — with nothing buffered. Jobs its own process inserts then
+   * skip the claim round trip without overtaking anything queued earlier.
    */
-  dispatchSlots(): number {
-    if (this.state !== 'running' || !this.drained || this.buffer.length > 0) return 0;
+  dispatchSlots(queue: string): number {
+    if (this.state !== 'running' || !this.planner.serves(queue) || this.planner.anyReady || this.buffer.length > 0) return 0;
     return Math.max(0, this.opts.concurrency - this.slotsInUse);
   }
 
@@ -208,13 +239,12 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private wake(): void {
-    this.wakeFlag = true;
     this.wakeWaiter?.();
   }
 
-  /** A freed slot or a written outcome only matters if the queue had work at the last claim. */
+  /** A freed slot or a written outcome only matters if some queue had work at the last claim. */
   private wakeIfWork(): void {
-    if (!this.drained) this.wake();
+    if (this.planner.anyReady) this.wake();
   }
 
   private pause(ms: number): Promise<void> {
@@ -243,7 +273,7 @@ export class Worker<P = unknown, R = unknown> {
         if (err instanceof ClosedError) return;
         failures += 1;
         const delay = Math.min(30_000, this.opts.pollIntervalMs * 2 ** Math.min(failures, 10));
-        this.ctx.logger.error({ err }, `spindle: worker for ${this.queue} cannot start: the client failed to start; retrying in ${delay} ms`);
+        this.ctx.logger.error({ err }, `spindle: worker for ${this.label} cannot start: the client failed to start; retrying in ${delay} ms`);
         await this.pause(delay);
       }
     }
@@ -257,32 +287,48 @@ export class Worker<P = unknown, R = unknown> {
         await this.pause(this.opts.pollIntervalMs);
         continue;
       }
-      this.wakeFlag = false;
-      this.drained = false;
-      const limit = Math.min(free, this.opts.batchSize);
-      let jobs: ClaimedJob[];
-      try {
-        jobs = await this.ctx.backend.claimJobs({ queue: this.queue, workerId: this.id, limit, leaseMs: this.opts.leaseMs });
-        failures = 0;
-      } catch (err) {
+      if (!this.planner.anyReady) {
+        // Every served queue came back short and no event since said otherwise: sleep until one
+        // does, or until the poll, which looks at every queue again (polling is the correctness path).
+        await this.pause(this.opts.pollIntervalMs);
+        if (!this.planner.anyReady) this.planner.markAllReady();
+        continue;
+      }
+      const plan = this.planner.plan(Math.min(free, this.opts.batchSize));
+      const signals = plan.map((p) => this.workSignals.get(p.queue) ?? 0);
+      const answers = await Promise.allSettled(plan.map((p) =>
+        this.ctx.backend.claimJobs({ queue: p.queue, workerId: this.id, limit: p.limit, leaseMs: this.opts.leaseMs })));
+      let failed: unknown = null;
+      answers.forEach((answer, i) => {
+        const { queue, limit } = plan[i]!;
+        if (answer.status === 'rejected') {
+          failed = answer.reason;
+          return;
+        }
+        const jobs = answer.value;
+        this.planner.claimed(queue, jobs.length, limit);
+        // An event that arrived while this claim was in flight may be for a job it could not see.
+        if ((this.workSignals.get(queue) ?? 0) !== signals[i]) this.planner.markReady(queue);
+        for (const job of jobs) {
+          this.leases.track(job);
+          this.buffer.push(job);
+        }
+      });
+      this.dispatch();
+      if (failed !== null) {
         failures += 1;
         const delay = Math.min(this.opts.pollIntervalMs, 50 * 2 ** failures);
-        this.ctx.logger.warn({ err }, `spindle: claiming from ${this.queue} failed; retrying in ${delay} ms`);
+        this.ctx.logger.warn({ err: failed }, `spindle: claiming from ${this.label} failed; retrying in ${delay} ms`);
         await this.pause(delay);
         continue;
       }
-      for (const job of jobs) {
-        this.leases.track(job);
-        this.buffer.push(job);
-      }
-      this.dispatch();
-      this.drained = jobs.length < limit && !this.wakeFlag;
-      if (jobs.length < limit && !this.wakeFlag && this.state === 'running') await this.pause(this.opts.pollIntervalMs);
+      failures = 0;
       // With a synchronous driver (SQLite) every step of claim → run → finish → write → claim
       // resolves as a microtask: without this turn of the event loop, a worker draining a backlog
       // would starve timers (lease heartbeats), I/O (an HTTP server, IPC) and other queues until
-      // its queue ran dry. One setImmediate per claim batch costs microseconds.
-      else await new Promise<void>((resolve) => setImmediate(resolve));
+      // its queue ran dry. One setImmediate per claim batch costs microseconds. (When every queue
+      // came back short, the loop's next turn sleeps instead.)
+      if (this.planner.anyReady) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -389,6 +435,7 @@ export class Worker<P = unknown, R = unknown> {
     this.completer.submitWith(item, (err, outcome) => {
       if (err !== undefined) this.ctx.logger.warn({ err, jobId: id }, 'spindle: outcome not written; the job will be rescued');
       else if (outcome !== 'ok') this.ctx.logger.warn({ jobId: id, outcome }, 'spindle: outcome refused: the lease was lost');
+      else this.ctx.stats?.countFinalized(exec.job.queue, item.kind);
       this.forget(exec);
     });
   }
@@ -417,13 +464,14 @@ export class Worker<P = unknown, R = unknown> {
     // A cancel requested while the shutdown waited for the handler wins over the release.
     if (exec.abortCause === 'shutdown' && !exec.cancelRequested) return { kind: 'release' };
     const error = exec.abortCause === 'timeout' && !(settled.error instanceof TimeoutError) ? exec.reason : settled.error;
+    const hooks = this.ctx.hooksFor(exec.job.queue);
     return failureAction({
       job: exec.job,
       error,
       workerId: this.id,
       cancelRequested: exec.cancelRequested,
-      classifyError: this.ctx.classifyError,
-      backoff: this.ctx.backoff,
+      classifyError: hooks.classifyError,
+      backoff: hooks.backoff,
     });
   }
 
