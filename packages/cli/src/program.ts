@@ -18,6 +18,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerQueues } from './commands/queues.js';
 import { registerServe } from './commands/serve.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerStats } from './commands/stats.js';
 import { DEFAULT_DB } from './connection.js';
 
@@ -68,5 +69,6 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerDemo(program);
   registerBench(program);
+  registerSimulate(program);
   return program;
 }
