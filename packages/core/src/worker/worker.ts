@@ -19,54 +19,22 @@
  * - close() finishes in-flight jobs within the grace period, then aborts the rest and releases
  *   them (fenced) so another worker can take them at once; nothing claimed is silently dropped.
  */
-import type { Backend, ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, RetentionDefaults, SpindleEvent } from '../backend/backend.js';
-import { CancelledError, ClosedError, LeaseLostError, SnoozeError, TimeoutError, ValidationError } from '../errors.js';
-import type { EventHub } from '../events.js';
-import type { Logger } from '../logger.js';
-import { clampDelay, failureAction, toAttemptError, type BackoffFunction, type ErrorClassifier } from '../job/outcome.js';
-import { Issues, serializeJson } from '../validate.js';
+import type { ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, SpindleEvent } from '../backend/backend.js';
+import { CancelledError, ClosedError, LeaseLostError, TimeoutError, ValidationError } from '../errors.js';
+import { toAttemptError } from '../job/outcome.js';
 import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { decideAction, type DecideContext, type Settled } from './decide.js';
+import { WakeSignal } from './wake-signal.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import type { StatsRecorder } from '../telemetry/stats-recorder.js';
-import type { Tracing } from '../telemetry/tracing.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { ClaimPlanner, type SchedulingStrategy } from '../scheduling/claim-planner.js';
+import type { JobHandler, ServedQueues, WorkerContext } from './context.js';
 
 export type { WorkerOptions } from './options.js';
 
-export type JobHandler<P = unknown, R = unknown> = (job: ActiveJob<P>) => Promise<R> | R;
-
-/** What a worker needs from its client. */
-export interface WorkerContext {
-  backend: Backend;
-  hub: EventHub;
-  logger: Logger;
-  retention: RetentionDefaults;
-  maxResultBytes: number;
-  /** The hooks of a served queue's definition (custom backoff, error classifier). */
-  hooksFor: (queue: string) => { classifyError?: ErrorClassifier | undefined; backoff?: BackoffFunction | undefined };
-  /** Awaited before close() resolves (e.g. the worker's registry row is deleted). */
-  onClosed: (worker: Worker<any, any>) => void | Promise<void>;
-  /** Called when the worker starts (the worker registry lists it). */
-  onStarted?: (worker: Worker<any, any>) => void;
-  /** Counts the outcomes this worker committed (throughput counters). */
-  stats?: StatsRecorder | null;
-  /** Resolves when the client is started (schema ready); the worker claims nothing before. */
-  ready: () => Promise<void>;
-  /** The client's spans (`process {queue}` per attempt); loaded by the time `ready` resolves. */
-  tracing?: Tracing;
-}
-
-type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/** The queues a worker serves and how it shares its slots among them (validated by the client). */
-export interface ServedQueues {
-  strategy: SchedulingStrategy;
-  /** In urgency order for `strict`; each with its weight for `weighted` (1 for strict). */
-  queues: Array<{ name: string; weight: number }>;
-}
+export type { JobHandler, ServedQueues, WorkerContext } from './context.js';
 
 export class Worker<P = unknown, R = unknown> {
   readonly id: string;
@@ -89,7 +57,9 @@ export class Worker<P = unknown, R = unknown> {
   private readonly deadlines = new DeadlineTimer();
   private fetching: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private wakeWaiter: (() => void) | null = null;
+  private readonly wakeSignal = new WakeSignal();
+  /** What decideAction reads of this worker. */
+  private readonly decider: DecideContext;
   private unsubscribe: (() => void) | null = null;
   private readonly settledWaiters = new Set<() => void>();
 
@@ -103,6 +73,7 @@ export class Worker<P = unknown, R = unknown> {
     this.opts = resolveOptions(options);
     this.id = this.opts.workerId;
     this.planner = new ClaimPlanner(served.strategy, served.queues);
+    this.decider = { id: this.id, maxResultBytes: ctx.maxResultBytes, hooksFor: ctx.hooksFor };
     this.queues = this.planner.queues;
     this.completer = new GroupCommit({
       name: 'writing job outcomes',
@@ -239,7 +210,7 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private wake(): void {
-    this.wakeWaiter?.();
+    this.wakeSignal.wake();
   }
 
   /** A freed slot or a written outcome only matters if some queue had work at the last claim. */
@@ -248,16 +219,7 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        if (self.wakeWaiter === done) self.wakeWaiter = null;
-        resolve();
-      }
-      this.wakeWaiter = done;
-    });
+    return this.wakeSignal.sleep(ms);
   }
 
   private async fetchLoop(): Promise<void> {
@@ -422,10 +384,10 @@ export class Worker<P = unknown, R = unknown> {
     }
     let action: FinalizeAction;
     try {
-      action = this.decide(exec, settled);
+      action = decideAction(exec, settled, this.decider);
     } catch (err) {
       // The result could not even be inspected (e.g. a getter that throws): a failed attempt.
-      action = this.decide(exec, { ok: false, error: err });
+      action = decideAction(exec, { ok: false, error: err }, this.decider);
     }
     exec.span?.end(action);
     const { id, attempt, leaseToken } = exec.job;
@@ -444,35 +406,6 @@ export class Worker<P = unknown, R = unknown> {
     this.leases.untrack(exec.lease);
     this.executions.delete(exec.lease.leaseToken);
     for (const waiter of this.settledWaiters) waiter();
-  }
-
-  private decide(exec: Execution, settled: Settled): FinalizeAction {
-    if (settled.ok) {
-      if (settled.value instanceof SnoozeError) {
-        // A returned snooze is not a completion: after a cancel request it ends cancelled.
-        if (!exec.cancelRequested) return { kind: 'snooze', delayMs: clampDelay(settled.value.delayMs) };
-        settled = { ok: false, error: settled.value };
-      } else if (settled.value === undefined || settled.value === null) {
-        return { kind: 'complete', result: 'null' }; // most handlers return nothing: no serializer needed
-      } else {
-        const issues = new Issues();
-        const text = serializeJson(issues, 'result', settled.value, this.ctx.maxResultBytes);
-        if (text !== null) return { kind: 'complete', result: text };
-        settled = { ok: false, error: new ValidationError(issues.list) };
-      }
-    }
-    // A cancel requested while the shutdown waited for the handler wins over the release.
-    if (exec.abortCause === 'shutdown' && !exec.cancelRequested) return { kind: 'release' };
-    const error = exec.abortCause === 'timeout' && !(settled.error instanceof TimeoutError) ? exec.reason : settled.error;
-    const hooks = this.ctx.hooksFor(exec.job.queue);
-    return failureAction({
-      job: exec.job,
-      error,
-      workerId: this.id,
-      cancelRequested: exec.cancelRequested,
-      classifyError: hooks.classifyError,
-      backoff: hooks.backoff,
-    });
   }
 
   /** Resolves when no execution is left, or at `deadline` (the timer's firing is the deadline:
