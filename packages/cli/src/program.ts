@@ -17,6 +17,7 @@ import { registerJobs } from './commands/jobs.js';
 import { registerKeys } from './commands/keys.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerQueues } from './commands/queues.js';
+import { registerSchedules } from './commands/schedules.js';
 import { registerServe } from './commands/serve.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerStats } from './commands/stats.js';
@@ -38,7 +39,7 @@ Connection (flags > environment > defaults):
   default                      ${DEFAULT_DB}
 
 Exit codes:
-  0 ok   1 failure   2 bad usage or input   3 not found (job, queue, dead job)
+  0 ok   1 failure   2 bad usage or input   3 not found (job, queue, dead job, schedule)
   4 cannot connect (server or database)   5 job ended dead or cancelled (jobs tail)
   6 API key refused (401/403)   130 interrupted
 
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerJobs(program);
   registerDlq(program);
   registerQueues(program);
+  registerSchedules(program);
   registerStats(program);
   registerKeys(program);
   registerDemo(program);

@@ -17,7 +17,7 @@ const SEED = 8;
 const FIRST_RUN = 30;
 const SECOND_RUN = 4;
 const DEMO_QUEUES = Object.values(QUEUES);
-const OPEN_STATES: JobState[] = ['queued', 'scheduled', 'running', 'retrying'];
+const OPEN_STATES: JobState[] = ['queued', 'scheduled', 'running', 'retrying', 'waiting'];
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -64,14 +64,14 @@ it('demo: bursts, weighted transcoders, DLQ, email retries and notifications; st
     await demo1.stop(); // idempotent
     const counts1 = await client1.counts();
     for (const q of DEMO_QUEUES) assert.equal(counts1[q]?.running ?? 0, 0, `nothing running in ${q} after stop()`);
-    const left = (await client1.listJobs({ filter: { states: ['queued', 'scheduled', 'retrying'] }, limit: 1000 })).jobs.map((j) => j.id);
+    const left = (await client1.listJobs({ filter: { states: ['queued', 'scheduled', 'retrying', 'waiting'] }, limit: 1000 })).jobs.map((j) => j.id);
     assert.ok(left.length > 0, 'jobs were left waiting at stop');
     const s1 = demo1.summary();
     assert.equal(s1.stopped, true);
     assert.equal(s1.uploadsSubmitted, FIRST_RUN);
     assert.equal(s1.firstUpload, 1);
     assert.ok(lines.some((l) => l.startsWith('burst')), 'bursts are logged');
-    assert.match(renderDemoSummary(s1), /video\.paid[\s\S]*video\.free[\s\S]*moderation[\s\S]*notifications[\s\S]*DLQ/);
+    assert.match(renderDemoSummary(s1), /video\.paid[\s\S]*video\.free[\s\S]*video\.transcode[\s\S]*moderation[\s\S]*notifications[\s\S]*DLQ/);
     await client1.close();
 
     // Run 2: a new client on the same file, with the HTTP server over it.
@@ -103,8 +103,8 @@ it('demo: bursts, weighted transcoders, DLQ, email retries and notifications; st
           assert.equal(job.errors.length, 1);
           assert.equal(job.errors[0]!.kind, 'permanent');
         } else {
-          assert.equal(job.state, 'completed', `${plan.file} is transcoded`);
-          assert.deepEqual(job.progress, { pct: 100, stage: 'transcode', rendition: plan.tier === 'paid' ? '4k' : '1080p' });
+          assert.equal(job.state, 'completed', `${plan.file} is probed and its flow started`);
+          assert.deepEqual(job.result, { notifyJobId: `notify.${job.id}` });
         }
       }
       const dlq = await client2.dlq.list({ filter: {}, limit: 100 });
@@ -112,13 +112,26 @@ it('demo: bursts, weighted transcoders, DLQ, email retries and notifications; st
 
       const moderation = await allJobs(client2, QUEUES.moderation);
       assert.equal(moderation.length, good.length);
-      assert.ok(moderation.every((j) => j.state === 'completed' && j.priority === 0 && videoOf.has(j.id.replace(/^moderate\./, ''))));
+      assert.ok(moderation.every((j) => j.state === 'completed' && j.priority === 0 && videoOf.has(j.parentId!.replace(/^notify\./, ''))));
 
+      // The flow of each good upload: notify (the parent) ran after its renditions, thumbnail and
+      // moderation, and read their outcomes.
       const notifications = await allJobs(client2, QUEUES.notifications);
       assert.equal(notifications.length, good.length);
       for (const job of notifications) {
         const plan = videoOf.get(job.id.replace(/^notify\./, ''))!.payload as UploadPlan;
         assert.equal(job.state, 'completed', `notification to ${plan.email}`);
+        assert.equal(job.pendingChildren, 0);
+        const children = await client2.getChildren(job.id);
+        const renditions = plan.tier === 'paid' ? ['720p', '1080p', '4k'] : ['720p', '1080p'];
+        assert.deepEqual(children.map((c) => c.name), [...renditions.map((r) => `transcode_${r}`), 'thumbnail', 'moderate']);
+        for (const child of children) {
+          assert.equal(child.state, 'completed');
+          assert.ok(child.finishedAt! <= job.startedAt!, `${child.name} of ${plan.file} finished before notify started`);
+        }
+        const last = children.find((c) => c.name === `transcode_${renditions.at(-1)}`)!;
+        assert.deepEqual(last.progress, { pct: 100, stage: 'transcode', rendition: renditions.at(-1) });
+        assert.deepEqual((job.result as { links: string[] }).links, [...renditions.map((r) => `https://cdn.example.com/v/${plan.seq}/${r}.mp4`), `https://cdn.example.com/v/${plan.seq}/thumb.jpg`]);
         assert.equal(job.attempt, plan.emailFailures + 1, `notify for ${plan.file}: one attempt per planned failure, then success`);
         assert.equal(job.errors.length, plan.emailFailures);
         assert.ok(job.errors.every((e) => e.kind === 'error' && /421/.test(e.message)));

@@ -207,6 +207,23 @@ export function scenario(label: string, setup: () => Promise<ScenarioTarget>): v
       assert.match(table.stdout, /\nreports\s+paused\s+0\s/);
     });
 
+    it('queues limit sets and clears limits across processes; bad values exit 2', async () => {
+      const set = await run('queues', 'limit', 'capped', '--force', '--concurrency', '3', '--rate', '100/1m');
+      ok(set, 'queues limit');
+      assert.equal(set.stdout, 'queue capped: 3 running, 100/1m\n');
+      const ls = await run('--json', 'queues', 'ls');
+      const capped = (JSON.parse(ls.stdout) as { queues: Array<{ name: string; limits: unknown; heldUntil: unknown }> }).queues.find((q) => q.name === 'capped');
+      assert.deepEqual(capped?.limits, { concurrency: 3, rate: { max: 100, intervalMs: 60_000 } });
+      assert.equal(capped?.heldUntil, null);
+      assert.match((await run('queues', 'ls')).stdout, /\ncapped\s+active\s.*3 running, 100\/1m/);
+      fails(await run('queues', 'limit', 'capped', '--rate', 'fast'), 2, /--rate/);
+      fails(await run('queues', 'limit', 'capped', '--concurrency', '0'), 2, /--concurrency/);
+      fails(await run('queues', 'limit', 'nope', '--concurrency', '1'), 3, /unknown queue "nope"/);
+      const cleared = await run('--json', 'queues', 'limit', 'capped');
+      ok(cleared, 'queues limit (clear)');
+      assert.deepEqual(JSON.parse(cleared.stdout), { name: 'capped', limits: { concurrency: null, rate: null } });
+    });
+
     it('stats and top (one snapshot when stdout is not a TTY)', async () => {
       const [stats, json, top, unknown] = await Promise.all([run('stats'), run('--json', 'stats', 'work'), run('top', '--interval', '1'), run('stats', 'nope')]);
       ok(stats, 'stats');

@@ -10,3 +10,6 @@ export * as fixtures from './backend/fixtures.js';
 export { runClientConformance, makeClient, waitFor, deferred, FAST_MAINTENANCE, type BackendFactory } from './client/index.js';
 export { crashTests, type CrashFactory } from './crash/crash-tests.js';
 export { runCrashChild } from './crash/crash-child.js';
+export { limitProcessTests } from './crash/limit-tests.js';
+export { scheduleHandoverTests, type ScheduleHandoverFactory } from './crash/schedule-handover.js';
+export { runScheduleChild } from './crash/schedule-child.js';

@@ -18,15 +18,19 @@ import { EventHub, type ClientEventMap, type ClientEventName } from './events.js
 import { JOB_STATES, type JobState } from './job/types.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { Dlq } from './dlq.js';
+import { getChildren, insertFlow, type FlowResult, type FlowSpec } from './flow.js';
 import { Enqueuer } from './enqueuer.js';
 import { JobAdmin } from './job-admin.js';
 import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
+import { ScheduleRunner } from './services/schedule-runner.js';
+import { Schedules } from './schedules.js';
 import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
 import { Worker, type JobHandler, type ServedQueues } from './worker/worker.js';
 import { parseServedQueues, type WorkerQueues } from './scheduling/served-queues.js';
+import { checkHold, checkQueueLimits, type QueueLimitsInput } from './scheduling/limits-input.js';
 import { checkCloseOptions, type WorkerOptions } from './worker/options.js';
 import type { IdempotencyClaim, StatsRow, WorkerInfo } from './backend/stores.js';
 import {
@@ -85,8 +89,8 @@ const DAY = 24 * 3600 * 1000;
 function checkMaintenance(issues: Issues, value: unknown): void {
   if (value === undefined || typeof value === 'boolean') return;
   if (!checkPlainObject(issues, 'maintenance', value)) return;
-  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'leaderTtlMs']);
-  for (const key of ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs']) {
+  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs', 'leaderTtlMs']);
+  for (const key of ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs']) {
     if (value[key] !== undefined) checkInt(issues, `maintenance.${key}`, value[key], 10, DAY);
   }
   if (value.leaderTtlMs !== undefined) checkInt(issues, 'maintenance.leaderTtlMs', value.leaderTtlMs, 100, DAY);
@@ -97,6 +101,8 @@ export class Client {
   readonly dlq: Dlq;
   /** Operator actions on given jobs: retry, promote, delete, edit the payload (job-admin.ts). */
   readonly jobs: JobAdmin;
+  /** Cron and interval schedules stored in the database, fired by the maintenance leader (schedules.ts). */
+  readonly schedules: Schedules;
   readonly maxPayloadBytes: number;
   readonly retention: RetentionDefaults;
   readonly logger: Logger;
@@ -105,6 +111,8 @@ export class Client {
   private readonly queues = new Map<string, Queue<any, any>>();
   private readonly workers = new Set<Worker<any, any>>();
   private elector: LeaderElector | null = null;
+  /** Fires due schedules while this client leads maintenance (services/schedule-runner.ts). */
+  private scheduleRunner: ScheduleRunner | null = null;
   private unsubscribe: (() => void) | null = null;
   private starting: Promise<void> | null = null;
   private closed = false;
@@ -151,6 +159,7 @@ export class Client {
     this.hub = new EventHub(this.logger);
     this.dlq = new Dlq(this);
     this.jobs = new JobAdmin(this);
+    this.schedules = new Schedules(this);
     this.telemetry = new Telemetry(this.backend, this.logger, resolveTelemetry(options.telemetry));
     this.tracing = new Tracing(options.tracing !== false, this.logger);
     this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger, stats: this.telemetry.stats });
@@ -186,12 +195,13 @@ export class Client {
       const intervals = { ...DEFAULT_MAINTENANCE, ...(m === true ? {} : m) };
       const { workerExpiryMs, statsRetentionMs } = this.telemetry.options;
       const ctx = { backend: this.backend, logger: this.logger, hub: this.hub, intervals, retention: this.retention, stores: { workerExpiryMs, statsRetentionMs }, stats: this.telemetry.stats };
+      this.scheduleRunner = new ScheduleRunner({ backend: this.backend, logger: this.logger, intervalMs: intervals.scheduleIntervalMs });
       this.elector = new LeaderElector({
         backend: this.backend,
         holderId: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
         ttlMs: (m === true ? undefined : m.leaderTtlMs) ?? 15_000,
         logger: this.logger,
-        services: [new Promoter(ctx), createRescuer(ctx), createPruner(ctx)],
+        services: [new Promoter(ctx), createRescuer(ctx), createPruner(ctx), this.scheduleRunner],
       });
       this.elector.start();
     }
@@ -202,6 +212,11 @@ export class Client {
     if (this.closed) throw new ClosedError('client');
     await this.start();
     return op(this.backend);
+  }
+
+  /** A schedule changed in this process: the runner (when this client leads) re-plans now. @internal */
+  wakeScheduleRunner(): void {
+    this.scheduleRunner?.wake();
   }
 
   /** True while this client holds maintenance leadership. */
@@ -304,6 +319,35 @@ export class Client {
     return this.run((b) => b.getJob(id));
   }
 
+  /**
+   * Inserts a flow — a job and the jobs it waits for (children of any queue, nested) — in one
+   * transaction, after validating the whole tree (flow.ts, docs/decisions/0012-flows.md).
+   */
+  flow(spec: FlowSpec): Promise<FlowResult> {
+    if (this.closing) return Promise.reject(new ClosedError('client'));
+    return insertFlow(this, spec, (jobs, outcomes) => this.telemetry.stats?.countInserted(jobs, outcomes));
+  }
+
+  /** The children of a flow job, in the order its flow listed them (finished ones included). */
+  getChildren(parentId: string): Promise<JobRecord[]> {
+    return getChildren(this, parentId);
+  }
+
+  /**
+   * Sets a queue's limits across every process and machine: `{ concurrency: 5 }` (at most 5 of
+   * its jobs running at once), `{ rate: { max: 100, intervalMs: 60_000 } }` (at most 100 started
+   * per sliding minute), or both. They replace the queue's limits (an omitted one is removed).
+   */
+  async setQueueLimits(queue: string, limits: QueueLimitsInput): Promise<void> {
+    const checked = checkQueueLimits(queue, limits);
+    await this.run((b) => b.setQueueLimits(checked));
+  }
+
+  /** Claims skip the queue for `delayMs` in every process (what a RateLimitedError does); 0 ends a hold. */
+  async holdQueue(queue: string, delayMs: number): Promise<void> {
+    const checked = checkHold(queue, delayMs);
+    await this.run((b) => b.holdQueue(checked));
+  }
 
   /** Searches jobs (filters: queue, states, name, ids, time range, payload/error text), newest first. */
   async listJobs(params: ListParams = {}): Promise<JobPage> {

@@ -144,6 +144,20 @@ export class SnoozeError extends SpindleError {
   }
 }
 
+/**
+ * Throw from a handler when the service it calls is rate limiting (HTTP 429 with Retry-After):
+ * the job is snoozed for `retryAfterMs` without spending an attempt, and the whole queue is held
+ * for that long in every process (claims skip it), so the other jobs do not hit the limit too.
+ * At most one day.
+ */
+export class RateLimitedError extends SnoozeError {
+  constructor(readonly retryAfterMs: number) {
+    super(retryAfterMs);
+    if (retryAfterMs > 24 * 3600 * 1000) throw new ValidationError([{ path: 'retryAfterMs', message: 'must be at most one day (86400000 ms)' }]);
+    this.message = `rate limited: retry after ${retryAfterMs} ms`;
+  }
+}
+
 /** `return snooze(60_000)` (or `throw snooze(...)`) from a handler: try again later, free of charge. */
 export function snooze(delayMs: number): SnoozeError {
   return new SnoozeError(delayMs);

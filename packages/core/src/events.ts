@@ -38,6 +38,8 @@ export interface ClientEventMap {
   failed: JobEvent;
   paused: QueueEvent;
   resumed: QueueEvent;
+  /** A queue's limits were set or cleared, or its hold ended. */
+  limits_changed: QueueEvent;
   /** Every event, whatever its type. */
   event: SpindleEvent;
 }
@@ -48,7 +50,7 @@ export type ClientEventName = keyof ClientEventMap;
 const CLIENT_EVENT_NAMES: Record<ClientEventName, true> = {
   added: true, started: true, progress: true, completed: true, retrying: true, dead: true, cancelled: true,
   cancel_requested: true, snoozed: true, released: true, promoted: true, replayed: true, rescued: true,
-  retried: true, removed: true, updated: true, failed: true, paused: true, resumed: true, event: true,
+  retried: true, removed: true, updated: true, failed: true, paused: true, resumed: true, limits_changed: true, event: true,
 };
 
 /** `on`/`once` validate like every public entry point: a misspelt event name would never fire. */

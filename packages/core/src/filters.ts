@@ -14,7 +14,7 @@ export interface ListParams<F = JobFilter> {
   order?: 'newest' | 'oldest';
 }
 
-const FILTER_KEYS = ['queue', 'states', 'name', 'ids', 'createdAfter', 'createdBefore', 'payloadContains', 'errorContains', 'resolved', 'failedAfter', 'failedBefore'];
+const FILTER_KEYS = ['queue', 'states', 'name', 'ids', 'createdAfter', 'createdBefore', 'payloadContains', 'errorContains', 'resolved', 'failedAfter', 'failedBefore', 'parentId'];
 const MAX_TEXT = 500;
 
 /** Validates a filter; `allowStates` is false for DLQ filters (state is implied). */
@@ -54,6 +54,7 @@ export function checkFilter(issues: Issues, path: string, value: unknown, allowS
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT) issues.add(`${path}.${key}`, `must be a string of 1..${MAX_TEXT} characters`);
     else f[key] = text;
   }
+  if (value.parentId !== undefined && checkJobId(issues, `${path}.parentId`, value.parentId)) f.parentId = value.parentId;
   if (value.resolved !== undefined) {
     if (typeof value.resolved !== 'boolean') issues.add(`${path}.resolved`, 'must be a boolean');
     else f.resolved = value.resolved;

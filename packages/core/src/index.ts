@@ -21,10 +21,17 @@ export { Client, type ClientOptions, type RetentionOptions, type MaintenanceOpti
 export { Queue, type QueueDefinition, type AddResult, type BulkJob } from './queue.js';
 export { Worker, type WorkerOptions, type JobHandler, type ServedQueues } from './worker/worker.js';
 export { ClaimPlanner, type PlannedClaim, type SchedulingStrategy } from './scheduling/claim-planner.js';
+export { checkQueueLimits, checkHold, type QueueLimitsInput } from './scheduling/limits-input.js';
 export { parseServedQueues, MAX_SERVED_QUEUES, MAX_WEIGHT, type WorkerQueues, type QueueRef } from './scheduling/served-queues.js';
 export { type ActiveJob, MAX_PROGRESS_BYTES } from './worker/execution.js';
 export { Dlq, type DlqFilter, type DlqSelection, type DlqReplayOptions, type DlqReplaySummary } from './dlq.js';
 export { JobAdmin } from './job-admin.js';
+export { Schedules, MAX_NEXT_RUNS, type UpsertScheduleOutcome, type ListSchedulesOptions } from './schedules.js';
+export { type Schedule, type ScheduleSpec, type ScheduleJobOptions, checkScheduleSpec, SCHEDULE_JOB_OPTION_KEYS, SCHEDULE_SPEC_KEYS, MAX_BACKFILL, MIN_EVERY_MS } from './schedule/spec.js';
+export { tickJobId, canonicalTimezone } from './schedule/timing.js';
+export { planScheduleUpsert, type ScheduleUpsertPlan } from './backend/schedule-plan.js';
+export { ScheduleRunner, type ScheduleRunnerOptions } from './services/schedule-runner.js';
+export { type FlowSpec, type FlowNode, type FlowResult, type FlowChild } from './flow.js';
 export { type ListParams } from './filters.js';
 export { type ClientEventMap, type ClientEventName } from './events.js';
 export { type Logger, consoleLogger, silentLogger } from './logger.js';

@@ -16,6 +16,7 @@ import { checkKnownKeys, checkPlainObject, Issues } from './validate.js';
 import type { JobHandler, WorkerOptions } from './worker/worker.js';
 import type { Worker } from './worker/worker.js';
 import type { Client } from './client.js';
+import type { QueueLimitsInput } from './scheduling/limits-input.js';
 
 export interface QueueDefinition<In = unknown, Out = In> {
   /** Validates (and may transform) payloads on add: zod, valibot, arktype… any Standard Schema. */
@@ -95,6 +96,11 @@ export class Queue<In = unknown, Out = In> {
 
   async resume(): Promise<void> {
     await this.client.resumeQueue(this.name);
+  }
+
+  /** Limits across processes (`client.setQueueLimits`): `{ concurrency: 5, rate: { max: 100, intervalMs: 60_000 } }`. */
+  async setLimits(limits: QueueLimitsInput): Promise<void> {
+    await this.client.setQueueLimits(this.name, limits);
   }
 
   /** Jobs of this queue per state (every state present, zero when empty). */

@@ -15,11 +15,14 @@ import type pg from 'pg';
 import type { Db, Row } from './db.js';
 import type { SchemaNames } from './config.js';
 import { eventsOf, type EventHub } from './events.js';
+import type { LimitCache } from './queue-limits.js';
 
 export interface Ctx {
   db: Db;
   names: SchemaNames;
   events: EventHub;
+  /** Which queues have limits, as last seen (queue-limits.ts: it only picks the claim path). */
+  limits: LimitCache;
 }
 
 export interface ChangeOptions {

@@ -27,6 +27,7 @@ export function filterConditions(filter: JobFilter | undefined, p: Params, j = '
   if (filter.states !== undefined && !omitStates) where.push(stateInSql(`${j}.state`, filter.states));
   if (filter.name !== undefined) where.push(`${j}.name = ${p.add(filter.name)}`);
   if (filter.ids !== undefined) where.push(`${j}.id = ANY(${p.add(filter.ids)}::text[])`);
+  if (filter.parentId !== undefined) where.push(`${j}.parent_id = ${p.add(filter.parentId)}`);
   if (filter.createdAfter !== undefined) where.push(`${j}.created_at >= ${p.add(filter.createdAfter)}::timestamptz`);
   if (filter.createdBefore !== undefined) where.push(`${j}.created_at < ${p.add(filter.createdBefore)}::timestamptz`);
   if (filter.payloadContains !== undefined) {

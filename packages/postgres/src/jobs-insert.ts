@@ -101,11 +101,12 @@ type Prediction = 'exact' | 'snapshot';
 
 /**
  * CTE `req`: the dispatch requests ($19..$22; one per queue, folded in JS) of queues that are not
- * paused. Size-blind like the input of a dispatch statement (see inputCte).
+ * paused, held or limited (a job inserted running would bypass a limit's count: queue-limits.ts). Size-blind like the input of a dispatch statement (see inputCte).
  */
 const reqCte = (queues: string) => `req AS (
     SELECT r.* FROM unnest((SELECT $19::text[]), $20::text[], $21::float8[], $22::int[]) AS r(queue, worker_id, lease_ms, lim)
-    WHERE NOT coalesce((SELECT q.paused FROM ${queues} q WHERE q.name = r.queue), false)
+    WHERE NOT coalesce((SELECT q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR coalesce(q.held_until > now(), false)
+      FROM ${queues} q WHERE q.name = r.queue), false)
   )`;
 
 /**

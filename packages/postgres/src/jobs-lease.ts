@@ -29,6 +29,7 @@
  *   older; a lost progress value is cosmetic.
  */
 import {
+  type ClaimAnswer,
   type ClaimedJob,
   type ClaimParams,
   type ExtendLeasesParams,
@@ -38,6 +39,7 @@ import {
   type ProgressParams,
 } from '@spindle/core';
 import type { Ctx } from './context.js';
+import { claimLimited, queueIsLimited } from './queue-limits.js';
 import { eventDataOf, jobEvent } from './events.js';
 import { claimColumns, rowToClaimedJob } from './rows.js';
 import { clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql } from './sql.js';
@@ -46,12 +48,18 @@ import type { Row } from './db.js';
 /** The fence's state condition (see recheckStateSql). */
 const RUNNING = recheckStateSql('j.state', ['running']);
 
-const claimSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$1')},
+/**
+ * The claim statement. `plain`: for queues without limits — it takes nothing from a queue that
+ * is paused, held or limited (queue-limits.ts). Otherwise the limited path's statement, run after
+ * the queue's turn was taken and its allowance counted: it only skips a paused queue.
+ */
+const claimStatement = (plain: boolean) => perSchema(({ jobs, queues }) => `WITH ${clockCte('$1')},
   token AS MATERIALIZED (SELECT left(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 48) AS random),
   candidates AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j
     WHERE j.state = 'queued' AND j.queue = $2
-      AND NOT EXISTS (SELECT 1 FROM ${queues} q WHERE q.name = $2 AND q.paused)
+      AND NOT EXISTS (SELECT 1 FROM ${queues} q WHERE q.name = $2 AND (q.paused${plain ? `
+        OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR q.held_until > (SELECT now FROM clock)` : ''}))
     ORDER BY j.priority, j.run_at, j.seq
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -65,25 +73,44 @@ const claimSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$1')},
     RETURNING ${claimColumns('j')}, j.seq AS ord, c.at, ${jobEventSql({ type: `'started'`, job: 'j' })} AS ev
   ), ${notifyCtes('out', '$6', '$7', '(SELECT at FROM clock)')}
   SELECT ${claimColumns()}, at::float8 AS at, ${NOTIFIED} AS notified FROM out ORDER BY priority, run_at, ord`);
+const plainClaimSql = claimStatement(true);
+const limitedClaimSql = claimStatement(false);
 
-export async function claimJobs(ctx: Ctx, params: ClaimParams): Promise<ClaimedJob[]> {
+export async function claimJobs(ctx: Ctx, params: ClaimParams): Promise<ClaimAnswer<ClaimedJob>> {
   ctx.db.assertOpen();
   if (params.limit <= 0) return [];
-  const rows = await ctx.db.query(
-    'claimJobs',
-    {
-      name: ctx.names.statement('claim'),
-      text: claimSql(ctx.names),
-      values: [params.now ?? null, params.queue, params.limit, params.leaseMs, params.workerId, ctx.names.channel, ctx.events.prefix],
-    },
-    { relaxed: true },
-  );
-  if (ctx.events.hasListeners && rows.length > 0) {
-    const at = Number(rows[0]!.at);
-    ctx.events.publishLocal(
-      rows.map((r) => jobEvent('started', r.id as string, r.queue as string, r.name as string, 'running', r.attempt as number, at)),
+  const values = (limit: number, now = params.now) => [now ?? null, params.queue, limit, params.leaseMs, params.workerId, ctx.names.channel, ctx.events.prefix];
+  let limited = ctx.limits.get(params.queue);
+  if (limited !== true) {
+    const rows = await ctx.db.query(
+      'claimJobs',
+      { name: ctx.names.statement('claim'), text: plainClaimSql(ctx.names), values: values(params.limit) },
+      { relaxed: true },
     );
+    // Nothing came back and this process does not know (any more) whether the queue is limited:
+    // the plain claim takes nothing from a limited queue, so ask.
+    if (rows.length > 0 || limited === false || !(await queueIsLimited(ctx, params.queue, params.now))) return claimed(ctx, rows);
   }
+  let rows: Row[] = [];
+  const answer = await claimLimited(ctx, params, async (limit, client, now) => {
+    rows = (await client.query({ name: ctx.names.statement('claim_limited'), text: limitedClaimSql(ctx.names), values: values(limit, now) })).rows as Row[];
+    return rows.map(rowToClaimedJob);
+  });
+  publishStarted(ctx, rows); // after the commit
+  return answer;
+}
+
+/** The 'started' events of claimed rows, built from their columns. */
+function publishStarted(ctx: Ctx, rows: Row[]): void {
+  if (!ctx.events.hasListeners || rows.length === 0) return;
+  const at = Number(rows[0]!.at);
+  ctx.events.publishLocal(
+    rows.map((r) => jobEvent('started', r.id as string, r.queue as string, r.name as string, 'running', r.attempt as number, at)),
+  );
+}
+
+function claimed(ctx: Ctx, rows: Row[]): ClaimedJob[] {
+  publishStarted(ctx, rows);
   return rows.map(rowToClaimedJob);
 }
 

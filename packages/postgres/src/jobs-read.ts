@@ -11,9 +11,8 @@
  *   each scan can use that state's partial index (docs/decisions/0007): a listing of several
  *   states merges one ordered, limited scan per state; counts are a UNION ALL of per-state
  *   counts; the distinct queues come from a loose scan of each (queue, …) partial index.
- * - `waiting` (flows) is written by no code path yet and has no index: counts and listQueues
- *   leave it out rather than scan the whole table for it. The migration that lets jobs wait
- *   must add its index and its branch here (see COUNTED_STATES).
+ * - `waiting` (flow parents) has its (queue, seq) partial index since migration 0006 (flows),
+ *   like the finished states: counted, and found by listQueues' loose scans.
  */
 import {
   decodeCursor,
@@ -69,12 +68,12 @@ export async function listJobs(ctx: Ctx, params: ListJobsParams): Promise<JobPag
 /**
  * The states countJobs and listQueues read, each group through its partial index: `queued`
  * (claim_idx), `scheduled`/`retrying` (due_idx), `running` (lease_idx), and the finished states
- * (completed_idx, dead_idx, cancelled_idx). `waiting` has no index yet (see the header).
+ * (completed_idx, dead_idx, cancelled_idx), and `waiting` (waiting_idx, flows).
  */
-const COUNTED_STATES: ReadonlyArray<readonly JobState[]> = [['queued'], ['scheduled', 'retrying'], ['running'], ['completed'], ['dead'], ['cancelled']];
+const COUNTED_STATES: ReadonlyArray<readonly JobState[]> = [['queued'], ['scheduled', 'retrying'], ['running'], ['waiting'], ['completed'], ['dead'], ['cancelled']];
 
 /** States whose partial index leads with `queue` (a loose index scan finds their distinct queues). */
-const QUEUE_INDEXED_STATES: readonly JobState[] = ['queued', 'completed', 'dead', 'cancelled'];
+const QUEUE_INDEXED_STATES: readonly JobState[] = ['queued', 'waiting', 'completed', 'dead', 'cancelled'];
 
 export async function countJobs(ctx: Ctx, params: { queue?: string } = {}): Promise<QueueStateCount[]> {
   const p = new Params();
@@ -132,12 +131,21 @@ export async function listQueues(ctx: Ctx): Promise<QueueInfo[]> {
   const rows = await ctx.db.query('listQueues', {
     name: ctx.names.statement('list_queues'),
     text: `WITH RECURSIVE ${loose.join(', ')}
-    SELECT name, bool_or(paused) AS paused FROM (
+    SELECT a.name, bool_or(a.paused) AS paused, max(s.concurrency_limit) AS concurrency, max(s.rate_max) AS rate_max,
+      max(s.rate_interval_ms) AS rate_interval_ms, max(s.held_until) FILTER (WHERE s.held_until > now()) AS held_until FROM (
       ${QUEUE_INDEXED_STATES.map((state) => `SELECT name, false AS paused FROM q_${state} WHERE name IS NOT NULL`).join('\n      UNION ALL ')}
       UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state IN ('scheduled', 'retrying')
       UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state = 'running'
       UNION ALL SELECT name, paused FROM ${queues}
-    ) all_queues GROUP BY name ORDER BY name`,
+    ) a LEFT JOIN ${queues} s ON s.name = a.name GROUP BY a.name ORDER BY a.name`,
   });
-  return rows.map((r) => ({ name: r.name as string, paused: r.paused === true }));
+  return rows.map((r) => ({
+    name: r.name as string,
+    paused: r.paused === true,
+    limits: {
+      concurrency: r.concurrency === null ? null : Number(r.concurrency),
+      rate: r.rate_max === null || r.rate_interval_ms === null ? null : { max: Number(r.rate_max), intervalMs: Number(r.rate_interval_ms) },
+    },
+    heldUntil: (r.held_until as Date | null) ?? null,
+  }));
 }

@@ -17,6 +17,7 @@ import {
   type BackendCapabilities,
   type CancelJobsParams,
   type CancelOutcome,
+  type ClaimAnswer,
   type ClaimedJob,
   type ClaimParams,
   type DlqDepth,
@@ -30,6 +31,9 @@ import {
   type ExtendLeasesParams,
   type ExtendOutcome,
   type FinalizeParams,
+  type HoldQueueParams,
+  type InsertFlowParams,
+  type InsertFlowResult,
   type InsertJobsParams,
   type InsertOutcome,
   type JobActionOutcome,
@@ -50,24 +54,40 @@ import {
   type RescueResult,
   type RetryJobsParams,
   type RetryOutcome,
+  type SetQueueLimitsParams,
   type UpdatePayloadsParams,
+} from '@spindle/core';
+import type {
+  DueSchedules,
+  DueSchedulesParams,
+  FireScheduleParams,
+  FireScheduleResult,
+  ListSchedulesParams,
+  ResumeScheduleOutcome,
+  ResumeScheduleParams,
+  ScheduleRecord,
+  UpsertScheduleParams,
+  UpsertScheduleResult,
 } from '@spindle/core';
 import type pg from 'pg';
 import { resolveOptions, type PostgresBackendOptions, type SchemaNames } from './config.js';
 import type { Ctx } from './context.js';
 import { Db } from './db.js';
 import * as dlq from './dlq.js';
+import * as flows from './flows.js';
 import { EventHub } from './events.js';
 import * as admin from './jobs-admin.js';
 import { insertJobs } from './jobs-insert.js';
 import { cancelJobs, finalizeJobs } from './jobs-finalize.js';
 import { claimJobs, extendLeases, updateProgress } from './jobs-lease.js';
+import { holdQueue, LimitCache, setQueueLimits } from './queue-limits.js';
 import * as maintenance from './jobs-maintenance.js';
 import * as read from './jobs-read.js';
 import { Leadership } from './leader.js';
 import { checkSchema, migrate } from './migrate.js';
 import { Notifier } from './notifier.js';
 import * as stores from './stores.js';
+import * as schedules from './schedules.js';
 import type {
   ClaimIdempotencyKeyParams,
   IdempotencyClaim,
@@ -105,7 +125,7 @@ export class PostgresBackend implements Backend {
       poolMax: resolved.poolMax,
       applicationName: resolved.applicationName,
     });
-    this.ctx = { db: this.db, names: this.names, events: this.events };
+    this.ctx = { db: this.db, names: this.names, events: this.events, limits: new LimitCache() };
     this.capabilities = { multiProcess: true, crossProcessEvents: resolved.listen, transactionalEnqueue: true };
     this.notifier = resolved.listen
       ? new Notifier(this.db.dedicatedClientConfig(`${resolved.applicationName}:listen`), this.names.channel, (payload) =>
@@ -146,7 +166,7 @@ export class PostgresBackend implements Backend {
     return insertJobs(this.ctx, params);
   }
 
-  claimJobs(params: ClaimParams): Promise<ClaimedJob[]> {
+  claimJobs(params: ClaimParams): Promise<ClaimAnswer<ClaimedJob>> {
     return claimJobs(this.ctx, params);
   }
 
@@ -211,6 +231,14 @@ export class PostgresBackend implements Backend {
     return read.getJob(this.ctx, id);
   }
 
+  insertFlow(params: InsertFlowParams): Promise<InsertFlowResult> {
+    return flows.insertFlow(this.ctx, params);
+  }
+
+  getChildren(parentId: string): Promise<JobRecord[]> {
+    return flows.getChildren(this.ctx, parentId);
+  }
+
   listJobs(params: ListJobsParams): Promise<JobPage> {
     return read.listJobs(this.ctx, params);
   }
@@ -219,6 +247,12 @@ export class PostgresBackend implements Backend {
     return read.countJobs(this.ctx, params);
   }
 
+  setQueueLimits(params: SetQueueLimitsParams): Promise<void> {
+    return setQueueLimits(this.ctx, params);
+  }
+  holdQueue(params: HoldQueueParams): Promise<void> {
+    return holdQueue(this.ctx, params);
+  }
   pauseQueue(queue: string): Promise<void> {
     return read.pauseQueue(this.ctx, queue);
   }
@@ -277,6 +311,38 @@ export class PostgresBackend implements Backend {
 
   pruneStores(params: PruneStoresParams): Promise<PruneStoresResult> {
     return stores.pruneStores(this.ctx, params);
+  }
+
+  upsertSchedule(params: UpsertScheduleParams): Promise<UpsertScheduleResult> {
+    return schedules.upsertSchedule(this.ctx, params);
+  }
+
+  getSchedule(name: string): Promise<ScheduleRecord | null> {
+    return schedules.getSchedule(this.ctx, name);
+  }
+
+  listSchedules(params: ListSchedulesParams): Promise<ScheduleRecord[]> {
+    return schedules.listSchedules(this.ctx, params);
+  }
+
+  removeSchedule(name: string): Promise<boolean> {
+    return schedules.removeSchedule(this.ctx, name);
+  }
+
+  pauseSchedule(params: { name: string; now?: Date }): Promise<ScheduleRecord | null> {
+    return schedules.pauseSchedule(this.ctx, params);
+  }
+
+  resumeSchedule(params: ResumeScheduleParams): Promise<ResumeScheduleOutcome> {
+    return schedules.resumeSchedule(this.ctx, params);
+  }
+
+  dueSchedules(params: DueSchedulesParams): Promise<DueSchedules> {
+    return schedules.dueSchedules(this.ctx, params);
+  }
+
+  fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
+    return schedules.fireSchedule(this.ctx, params);
   }
 
   /** Local events after each commit; other processes' events via LISTEN (started on first use). */

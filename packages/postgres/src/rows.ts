@@ -14,6 +14,7 @@ import {
   parseStoredJson,
   type AttemptError,
   type BackoffSpec,
+  type ChildFailurePolicy,
   type ClaimedJob,
   type JobRecord,
   type JobState,
@@ -25,6 +26,7 @@ const RECORD_COLUMNS = [
   'result', 'errors', 'unique_key', 'timeout_ms', 'backoff', 'round', 'created_at', 'run_at',
   'started_at', 'finished_at', 'lease_expires_at', 'worker_id', 'cancel_requested', 'failure_reason',
   'first_failed_at', 'last_failed_at', 'resolution_note', 'resolved_at', 'expires_at',
+  'parent_id', 'pending_children', 'on_child_failure',
 ];
 
 /** The columns `rowToJobRecord` needs, qualified by `alias` when given. */
@@ -91,6 +93,9 @@ export function rowToJobRecord(row: Row): JobRecord {
     lastFailedAt: date(row.last_failed_at),
     resolution: resolvedAt ? { note: str(row.resolution_note) ?? '', at: resolvedAt } : null,
     expiresAt: date(row.expires_at),
+    parentId: str(row.parent_id),
+    pendingChildren: (row.pending_children as number | null) ?? null,
+    onChildFailure: (row.on_child_failure as ChildFailurePolicy | null) ?? null,
   };
 }
 

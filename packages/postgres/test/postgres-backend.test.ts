@@ -20,6 +20,7 @@ import {
 } from '@spindle/core';
 import { PostgresBackend } from '../src/index.js';
 import { relaxedClientConfig } from '../src/db.js';
+import { migrations } from '../src/migrate.js';
 import { EventHub } from '../src/events.js';
 import { dropSchema, makeTestBackend, makeTestBackendWith, randomSchema, TEST_PG_URL } from './helpers.js';
 
@@ -86,14 +87,18 @@ function sibling(schema: string, applicationName?: string): PostgresBackend {
   return new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 4, applicationName });
 }
 
+/** Every shipped migration and the version they lead to (the list grows with each migration). */
+const ALL_MIGRATIONS = migrations().map((m) => m.name);
+const LATEST = ALL_MIGRATIONS.length;
+
 describe('migrations', () => {
   it('is idempotent and checkSchema passes once migrated', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
-      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: 4 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: [], version: LATEST });
       await backend.checkSchema();
       const rows = await adminQuery(`SELECT version, name, applied_at FROM "${backend.schema}".migrations ORDER BY version`);
-      assert.deepStrictEqual(rows.map((r) => r.name), ['0001_init', '0002_state_indexes', '0003_stores', '0004_c_collation']);
+      assert.deepStrictEqual(rows.map((r) => r.name), ALL_MIGRATIONS);
     } finally {
       await cleanup();
     }
@@ -113,8 +118,8 @@ describe('migrations', () => {
     const backends = [0, 1, 2].map(() => new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 2 }));
     try {
       const results = await Promise.all(backends.map((b) => b.migrate()));
-      assert.deepStrictEqual(results.map((r) => r.version), [4, 4, 4]);
-      assert.deepStrictEqual(results.flatMap((r) => r.applied), ['0001_init', '0002_state_indexes', '0003_stores', '0004_c_collation']);
+      assert.deepStrictEqual(results.map((r) => r.version), [LATEST, LATEST, LATEST]);
+      assert.deepStrictEqual(results.flatMap((r) => r.applied), ALL_MIGRATIONS);
       await Promise.all(backends.map((b) => b.checkSchema()));
     } finally {
       await Promise.all(backends.map((b) => b.close()));
@@ -135,7 +140,7 @@ describe('migrations', () => {
     const backend = new PostgresBackend({ connectionString: TEST_PG_URL, schema });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
-      assert.deepStrictEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores', '0004_c_collation'], version: 4 });
+      assert.deepStrictEqual(await backend.migrate(), { applied: ALL_MIGRATIONS.slice(1), version: LATEST });
       const indexes = await adminQuery<{ indexname: string; indexdef: string }>(
         `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'jobs' ORDER BY indexname`,
         [schema],
@@ -166,7 +171,7 @@ describe('migrations', () => {
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
       );
-      assert.deepStrictEqual(tables.map((t) => t.table_name), ['idempotency_keys', 'jobs', 'migrations', 'queues', 'stats', 'workers']);
+      assert.deepStrictEqual(tables.map((t) => t.table_name), ['idempotency_keys', 'jobs', 'migrations', 'queue_rate_log', 'queues', 'schedules', 'stats', 'workers']);
       const [outcome] = await backend.insertJobs({ jobs: [job()] });
       assert.equal(outcome?.inserted, true);
       // The stores of 0003 live in the quoted schema too.
@@ -174,6 +179,10 @@ describe('migrations', () => {
       assert.equal((await backend.claimIdempotencyKey({ scope: 's', key: 'k', requestHash: 'h', ttlMs: 1000 })).claimed, true);
       await backend.recordStats({ rows: [{ queue: 'q', completed: 1 }] });
       assert.deepStrictEqual(await backend.pruneStores({ workerExpiryMs: null, statsRetentionMs: null, limit: 10 }), { workers: 0, idempotencyKeys: 0, stats: 0 });
+      // The schedules of 0005 too.
+      const schedule = { name: 's', cron: null, everyMs: 1000, timezone: 'UTC', queue: 'q', jobName: 'j', payload: 'null', jobOptions: '{}', backfill: 0 };
+      assert.equal((await backend.upsertSchedule({ schedule, paused: null, nextRunAt: new Date() })).created, true);
+      assert.equal((await backend.dueSchedules({ limit: 10 })).due.length, 1);
     } finally {
       await backend.close();
       await dropSchema(schema);

@@ -31,8 +31,10 @@ import { dlqRoutes } from './routes/dlq.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { flowRoutes } from './routes/flows.js';
 import { jobActionRoutes } from './routes/job-actions.js';
 import { queueRoutes } from './routes/queues.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { workerProtocolRoutes } from './routes/worker-protocol.js';
 import { wsRoutes } from './routes/ws.js';
 import { workerRoutes } from './routes/workers.js';
@@ -163,7 +165,9 @@ export async function buildApp(context: RouteContext): Promise<App> {
   await typed.register(
     async (api) => {
       await api.register(queueRoutes(context));
+      await api.register(scheduleRoutes(context));
       await api.register(jobRoutes(context));
+      await api.register(flowRoutes(context));
       await api.register(jobActionRoutes(context));
       await api.register(dlqRoutes(context));
       await api.register(operationRoutes(context));

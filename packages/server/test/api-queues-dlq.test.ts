@@ -46,6 +46,27 @@ for (const maker of BACKENDS) {
         assert.equal((await call(app, 'POST', '/api/v1/queues/alpha/claim', { workerId: 'w' })).body.jobs.length, 1);
       }));
 
+    test('queue limits: PUT replaces them, the queue view shows them, claims respect them; bad bodies change nothing', () =>
+      withServer(maker, async ({ app }) => {
+        await call(app, 'POST', '/api/v1/queues/gamma/jobs/batch', { jobs: Array.from({ length: 5 }, (_, i) => ({ name: 'g', payload: { i } })) });
+        const set = await call(app, 'PUT', '/api/v1/queues/gamma/limits', { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } });
+        assert.equal(set.status, 200);
+        assert.deepEqual(set.body, { name: 'gamma', limits: { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } } });
+        const view = (await call(app, 'GET', '/api/v1/queues/gamma')).body;
+        assert.deepEqual(view.limits, { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } });
+        assert.equal(view.heldUntil, null);
+        const claim = await call(app, 'POST', '/api/v1/queues/gamma/claim', { workerId: 'w', batch: 5 });
+        assert.equal(claim.body.jobs.length, 2, 'two at a time across every worker');
+        for (const body of [{ concurrency: 0 }, { rate: { max: 5 } }, { concurrency: 'many' }, { speed: 1 }]) {
+          const bad = await call(app, 'PUT', '/api/v1/queues/gamma/limits', body);
+          assert.equal(bad.status, 400, JSON.stringify(body));
+        }
+        assert.deepEqual((await call(app, 'GET', '/api/v1/queues/gamma')).body.limits.concurrency, 2, 'unchanged');
+        const cleared = await call(app, 'PUT', '/api/v1/queues/gamma/limits', {});
+        assert.deepEqual(cleared.body.limits, { concurrency: null, rate: null });
+        assert.equal((await call(app, 'POST', '/api/v1/queues/gamma/claim', { workerId: 'w', batch: 5 })).body.jobs.length, 3);
+      }));
+
     test('DLQ: list, groups by reason, replay by ids (confined to the queue), resolve and purge', () =>
       withServer(maker, async ({ app, client }) => {
         const ids = await deadJobs(app, 'mail', 4, (i) => (i < 3 ? 'SMTP timeout' : 'bad address'));

@@ -43,12 +43,14 @@ function bodyFor(method: string, url: string, jobId: string): unknown {
     '/api/v1/dlq/:queue/replay': { ids: [jobId] },
     '/api/v1/dlq/:queue/purge': { ids: [jobId] },
     '/api/v1/dlq/:queue/resolve': { ids: [jobId], note: 'n' },
+    '/api/v1/schedules/:name': { everyMs: 60_000, queue: 'orders' },
+    '/api/v1/flows': { queue: 'orders', name: 'x', children: [{ queue: 'orders', name: 'y' }] },
   };
   return bodies[url] ?? {};
 }
 
 function concrete(url: string, jobId: string): string {
-  return url.replace(':queue', 'orders').replace(':id', jobId).replace(':file', 'swagger-ui.css');
+  return url.replace(':queue', 'orders').replace(':id', jobId).replace(':file', 'swagger-ui.css').replace(':name', 'orders-sync');
 }
 
 for (const maker of BACKENDS) {

@@ -13,6 +13,8 @@
  *   error history kept. A job whose unique key is held by a live job of the target queue is
  *   skipped (`unique_conflict`), never forced past the unique index. `restartJob` is that write,
  *   shared with retryJobs (jobs-admin.ts), which restarts any finished job the same way.
+ * - Flows: a replayed child whose parent still waits is waited for again (flows.ts); purging
+ *   dead children changes nothing for their parents (a dead child was already counted).
  */
 import type {
   DlqDepth,
@@ -28,6 +30,7 @@ import { jobEvent, type EventRow } from './rows.js';
 import { selectSeqs } from './state-index.js';
 import { CLEAR_LEASE, EVENT_COLUMNS, nowMs, TERMINAL_SQL } from './state-sql.js';
 import type { Store } from './tx.js';
+import { reopenChild } from './flows.js';
 
 export function dlqDepth(store: Store, params?: { queue?: string }): DlqDepth[] {
   const base = "SELECT queue, count(*) AS depth FROM spindle_jobs WHERE state = 'dead' AND resolved_at IS NULL";
@@ -117,6 +120,7 @@ export function dlqReplay(store: Store, params: DlqReplayParams): DlqReplayResul
       if (row === undefined) continue;
       result.replayed.push(row.id);
       events.push(jobEvent('replayed', row, now));
+      reopenChild(store, events, now, row);
     }
     return result;
   });

@@ -36,6 +36,10 @@ export function filterWhere(filter: JobFilter | undefined): SqlWhere {
     clauses.push('id IN (SELECT value FROM json_each(@fIds))');
     params.fIds = JSON.stringify(filter.ids);
   }
+  if (filter.parentId !== undefined) {
+    clauses.push('parent_id = @fParentId');
+    params.fParentId = filter.parentId;
+  }
   if (filter.createdAfter !== undefined) {
     clauses.push('created_at >= @fCreatedAfter');
     params.fCreatedAfter = filter.createdAfter.getTime();

@@ -16,6 +16,8 @@
  *   fenced DELETE only such rows, and an item goes to the second statement only when the first
  *   matched nothing (which one runs first is a cost hint, never an outcome). Outcome `ok`, event
  *   `completed` (state `completed`, with its data); a later write of that attempt: `not_found`.
+ * - Flows: an attempt that finishes a child (completed, dead, cancelled; removed on completion
+ *   counts as completed) settles its waiting parent in the same transaction (flows.ts).
  */
 import {
   eventData,
@@ -41,6 +43,7 @@ import {
   type RetentionParams,
 } from './state-sql.js';
 import { missOutcome } from './jobs-write.js';
+import { childChange, settleChildren, type ChildChange } from './flows.js';
 import type { Store } from './tx.js';
 
 const fenced = (set: string): string => `UPDATE spindle_jobs SET ${set}, ${CLEAR_LEASE} WHERE ${FENCE} RETURNING ${EVENT_COLUMNS}`;
@@ -135,7 +138,7 @@ const COMPLETE_MANY = `UPDATE spindle_jobs
   WHERE spindle_jobs.id = item.id AND spindle_jobs.attempt = item.attempt AND spindle_jobs.lease_token = item.token
     AND +spindle_jobs.state = 'running' AND spindle_jobs.${KEPT}
   RETURNING spindle_jobs.id AS id, spindle_jobs.queue AS queue, spindle_jobs.name AS name, spindle_jobs.state AS state,
-    spindle_jobs.attempt AS attempt`;
+    spindle_jobs.attempt AS attempt, spindle_jobs.parent_id AS parentId`;
 
 /**
  * Removal on completion: deletes, through the same fence, the rows of the given completions
@@ -242,12 +245,20 @@ export function finalizeJobs(store: Store, params: FinalizeParams): LeaseOutcome
   const now = nowMs(params.now);
   return store.write((events) => {
     const written = writeOutcomes(store, params, now);
-    return params.items.map((item, i): LeaseOutcome => {
+    let children: ChildChange[] | null = null;
+    const outcomes = params.items.map((item, i): LeaseOutcome => {
       const row = written[i]!;
       if (typeof row === 'string') return row;
       if (row.state === 'cancelled') events.push(jobEvent('cancelled', row, now, undefined));
       else events.push(jobEvent(EVENT_TYPE[item.kind], row, now, actionEventData(item)));
+      // Flows: a finished child settles its parent in this transaction (jobs outside flows: one null check).
+      if (row.parentId != null) {
+        const change = childChange(row, item.kind === 'dead' ? item.reason : null);
+        if (change !== null) (children ??= []).push(change);
+      }
       return 'ok';
     });
+    if (children !== null) settleChildren(store, events, now, children);
+    return outcomes;
   });
 }

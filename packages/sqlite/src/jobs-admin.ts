@@ -17,11 +17,14 @@
  *   holds is left as it is (`unique_conflict`).
  * - Events (`retried`, `promoted`, `removed`, `updated`) reach the outbox inside the transaction
  *   and local subscribers after COMMIT (tx.ts). `removed` carries the state the job had.
+ * - Flows (flows.ts): deleting an unfinished child settles its waiting parent as a failed child;
+ *   retrying a finished child makes its still-waiting parent wait for it again.
  */
 import {
   EDITABLE_STATES,
   PROMOTABLE_STATES,
   RETRYABLE_STATES,
+  TERMINAL_STATES,
   type DeleteJobsParams,
   type JobActionOutcome,
   type JobState,
@@ -34,6 +37,7 @@ import { restartJob, type RestartCandidate } from './dlq.js';
 import { jobEvent, type EventRow } from './rows.js';
 import { EVENT_COLUMNS, nowMs, sqlList } from './state-sql.js';
 import type { Store } from './tx.js';
+import { reopenChild, settleChildren } from './flows.js';
 
 const FIND = 'SELECT seq, state, queue, unique_key FROM spindle_jobs WHERE id = ?';
 const EXISTS = 'SELECT 1 FROM spindle_jobs WHERE id = ?';
@@ -61,6 +65,7 @@ export function retryJobs(store: Store, params: RetryJobsParams): RetryOutcome[]
       if (row === 'unique_conflict') return row;
       if (row === undefined) return 'wrong_state';
       events.push(jobEvent('retried', row, now));
+      reopenChild(store, events, now, row);
       return 'ok';
     }),
   );
@@ -85,6 +90,10 @@ export function deleteJobs(store: Store, params: DeleteJobsParams): JobActionOut
       const row = store.conn.stmt(DELETE).get(id) as EventRow | undefined;
       if (row === undefined) return missOutcome(store, id);
       events.push(jobEvent('removed', row, now));
+      // Flows: deleting a child that had not finished ends it for its parent (a failed child).
+      if (row.parentId != null && !TERMINAL_STATES.includes(row.state)) {
+        settleChildren(store, events, now, [{ parentId: row.parentId, id: row.id, queue: row.queue, name: row.name, outcome: 'deleted', reason: null }]);
+      }
       return 'ok';
     }),
   );

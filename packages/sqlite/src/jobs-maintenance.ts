@@ -29,6 +29,7 @@ import {
 } from './state-sql.js';
 import { stateAccess } from './state-index.js';
 import type { Store } from './tx.js';
+import { childChange, settleChildren } from './flows.js';
 
 const DUE = "state IN ('scheduled', 'retrying')";
 
@@ -95,6 +96,9 @@ export function rescueExpiredLeases(store: Store, params: RescueParams): RescueR
       else result.requeued.push(row.id);
       const message = `lease expired: worker ${row.workerId ?? 'unknown'} stopped renewing it`;
       events.push(jobEvent('rescued', row, now, errorEventData({ message, kind: 'lease_expired' })));
+      // Flows: a child that ended dead or cancelled here settles its waiting parent (flows.ts).
+      const change = childChange(row, row.state === 'dead' ? 'lease expired' : null);
+      if (change !== null) settleChildren(store, events, now, [change]);
     }
     return result;
   });

@@ -68,15 +68,33 @@ export function countJobs(store: Store, params?: { queue?: string }): QueueState
 // stored setting.
 const JOB_QUEUES = jobQueuesSql();
 const LIST_QUEUES = `WITH RECURSIVE ${JOB_QUEUES.ctes}
-  SELECT name, max(paused) AS paused FROM (
-    SELECT name, paused FROM spindle_queues
+  SELECT name, max(paused) AS paused, max(concurrency_limit) AS concurrency, max(rate_max) AS rateMax,
+    max(rate_interval_ms) AS rateIntervalMs, max(held_until) AS heldUntil FROM (
+    SELECT name, paused, concurrency_limit, rate_max, rate_interval_ms, held_until FROM spindle_queues
     UNION ALL
-    SELECT name, 0 AS paused FROM (${JOB_QUEUES.select}))
+    SELECT name, 0 AS paused, NULL, NULL, NULL, NULL FROM (${JOB_QUEUES.select}))
   GROUP BY name ORDER BY name`;
 
+interface QueueRow {
+  name: string;
+  paused: number;
+  concurrency: number | null;
+  rateMax: number | null;
+  rateIntervalMs: number | null;
+  heldUntil: number | null;
+}
+
 export function listQueues(store: Store): QueueInfo[] {
-  const rows = store.conn.stmt(LIST_QUEUES).all() as Array<{ name: string; paused: number }>;
-  return rows.map((r) => ({ name: r.name, paused: r.paused !== 0 }));
+  const now = Date.now();
+  return (store.conn.stmt(LIST_QUEUES).all() as QueueRow[]).map((r) => ({
+    name: r.name,
+    paused: r.paused !== 0,
+    limits: {
+      concurrency: r.concurrency,
+      rate: r.rateMax !== null && r.rateIntervalMs !== null ? { max: r.rateMax, intervalMs: r.rateIntervalMs } : null,
+    },
+    heldUntil: r.heldUntil !== null && r.heldUntil > now ? new Date(r.heldUntil) : null,
+  }));
 }
 
 const SET_PAUSED = `INSERT INTO spindle_queues (name, paused, updated_at) VALUES (?, ?, ?)

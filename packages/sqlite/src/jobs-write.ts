@@ -44,6 +44,7 @@ import {
 import { byClaimOrder, jobEvent, toClaimedJob, CLAIM_COLUMNS, type ClaimRow, type EventRow } from './rows.js';
 import { CANCELLABLE_SQL, CLEAR_LEASE, EVENT_COLUMNS, expiresAt, FENCE, KEEP_CANCELLED, nowMs, TERMINAL_SQL } from './state-sql.js';
 import type { Store } from './tx.js';
+import { childChange, settleChildren } from './flows.js';
 
 /**
  * One row per job, bound positionally (named parameters cost a property lookup per value and
@@ -124,7 +125,9 @@ const INSERT_RUNNING_JOB = `INSERT INTO spindle_jobs (id, queue, name, payload, 
     attempt, lease_token, lease_expires_at, started_at, worker_id)
   VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
   ON CONFLICT DO NOTHING`;
-const QUEUE_PAUSED = 'SELECT 1 FROM spindle_queues WHERE name = ? AND paused = 1';
+/** The queue takes no direct dispatch: paused, limited across processes, or held (queue-limits.ts). */
+const QUEUE_PAUSED = `SELECT 1 FROM spindle_queues WHERE name = ? AND (paused = 1 OR concurrency_limit IS NOT NULL
+  OR rate_max IS NOT NULL OR coalesce(held_until, 0) > ?)`;
 
 /**
  * A fresh lease token, as a claim makes it (`lower(hex(randomblob(16)))`: 128 random bits, hex),
@@ -185,7 +188,7 @@ function insertDispatching(store: Store, params: InsertJobsParams, requests: Dis
       const { retention } = job;
       const slot = state === 'queued' ? slots.get(job.queue) : undefined;
       if (slot !== undefined && slot.left > 0) {
-        slot.paused ??= conn.stmt(QUEUE_PAUSED).get(job.queue) !== undefined;
+        slot.paused ??= conn.stmt(QUEUE_PAUSED).get(job.queue, now) !== undefined;
         if (!slot.paused) {
           const { workerId } = slot.request;
           const leaseToken = newLeaseToken();
@@ -269,33 +272,6 @@ function insertDispatching(store: Store, params: InsertJobsParams, requests: Dis
   });
 }
 
-const CLAIM = `UPDATE spindle_jobs
-  SET state = 'running', attempt = attempt + 1, lease_token = lower(hex(randomblob(16))),
-      lease_expires_at = @leaseExpiresAt, started_at = @now, worker_id = @workerId, cancel_requested = 0
-  WHERE seq IN (
-    SELECT seq FROM spindle_jobs
-    WHERE queue = @queue AND state = 'queued'
-      AND NOT EXISTS (SELECT 1 FROM spindle_queues WHERE name = @queue AND paused = 1)
-    ORDER BY priority, run_at, seq
-    LIMIT @limit + 0)
-  AND state = 'queued'
-  RETURNING ${CLAIM_COLUMNS}`;
-
-export function claimJobs(store: Store, params: ClaimParams): ClaimedJob[] {
-  const now = nowMs(params.now);
-  const { queue } = params;
-  const leaseExpiresAt = now + params.leaseMs;
-  return store.writeRelaxed((events) => {
-    const rows = store.conn.rawStmt(CLAIM).all({ queue, workerId: params.workerId, limit: params.limit, now, leaseExpiresAt }) as ClaimRow[];
-    rows.sort(byClaimOrder);
-    return rows.map((row) => {
-      const job = toClaimedJob(row, queue, leaseExpiresAt);
-      events.push({ type: 'started', jobId: job.id, queue, name: job.name, state: 'running', attempt: job.attempt, at: now });
-      return job;
-    });
-  });
-}
-
 /** One statement for the whole batch: the leases are bound as one JSON array. */
 const EXTEND = `UPDATE spindle_jobs SET lease_expires_at = @leaseExpiresAt
   FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt, value ->> '$.leaseToken' AS token
@@ -368,6 +344,9 @@ export function cancelJobs(store: Store, params: CancelJobsParams): CancelOutcom
       const row = conn.stmt(CANCEL).get({ seq: found.seq, now, cancelledMs: params.retention.cancelledMs }) as EventRow | undefined;
       if (row === undefined) return 'already_final';
       events.push(jobEvent('cancelled', row, now));
+      // Flows: a cancelled child settles its waiting parent now (before the next id is looked at).
+      const change = childChange(row);
+      if (change !== null) settleChildren(store, events, now, [change]);
       return 'cancelled';
     });
   });

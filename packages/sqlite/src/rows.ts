@@ -13,6 +13,7 @@ import {
   parseStoredJson,
   type AttemptError,
   type BackoffSpec,
+  type ChildFailurePolicy,
   type ClaimedJob,
   type JobEvent,
   type JobEventType,
@@ -24,7 +25,8 @@ import {
 export const JOB_COLUMNS =
   'seq, id, queue, name, payload, state, priority, attempt, max_retries, progress, result, errors, unique_key, ' +
   'timeout_ms, backoff, round, created_at, run_at, started_at, finished_at, lease_expires_at, worker_id, ' +
-  'cancel_requested, failure_reason, first_failed_at, last_failed_at, resolution_note, resolved_at, expires_at';
+  'cancel_requested, failure_reason, first_failed_at, last_failed_at, resolution_note, resolved_at, expires_at, ' +
+  'parent_id, pending_children, on_child_failure';
 
 export interface JobRow {
   seq: number;
@@ -56,6 +58,9 @@ export interface JobRow {
   resolution_note: string | null;
   resolved_at: number | null;
   expires_at: number | null;
+  parent_id: string | null;
+  pending_children: number | null;
+  on_child_failure: ChildFailurePolicy | null;
 }
 
 /**
@@ -83,13 +88,15 @@ export type ClaimRow = [
   runAt: number,
 ];
 
-/** The columns an event is built from (what writes RETURN). */
+/** The columns an event is built from (what writes RETURN), and the parent of a flow child. */
 export interface EventRow {
   id: string;
   queue: string;
   name: string;
   state: JobState;
   attempt: number;
+  /** Flows: the row's parent (null outside flows; absent where a statement does not return it). */
+  parentId?: string | null;
 }
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -123,6 +130,9 @@ export function toJobRecord(row: JobRow): JobRecord {
     lastFailedAt: date(row.last_failed_at),
     resolution: row.resolved_at === null ? null : { note: row.resolution_note ?? '', at: new Date(row.resolved_at) },
     expiresAt: date(row.expires_at),
+    parentId: row.parent_id,
+    pendingChildren: row.pending_children,
+    onChildFailure: row.on_child_failure,
   };
 }
 

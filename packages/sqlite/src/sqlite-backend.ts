@@ -19,6 +19,7 @@ import {
   type BackendCapabilities,
   type CancelJobsParams,
   type CancelOutcome,
+  type ClaimAnswer,
   type ClaimedJob,
   type ClaimParams,
   type DlqDepth,
@@ -32,6 +33,9 @@ import {
   type ExtendLeasesParams,
   type ExtendOutcome,
   type FinalizeParams,
+  type HoldQueueParams,
+  type InsertFlowParams,
+  type InsertFlowResult,
   type InsertJobsParams,
   type InsertOutcome,
   type JobActionOutcome,
@@ -52,20 +56,36 @@ import {
   type RescueResult,
   type RetryJobsParams,
   type RetryOutcome,
+  type SetQueueLimitsParams,
   type UpdatePayloadsParams,
+} from '@spindle/core';
+import type {
+  DueSchedules,
+  DueSchedulesParams,
+  FireScheduleParams,
+  FireScheduleResult,
+  ListSchedulesParams,
+  ResumeScheduleOutcome,
+  ResumeScheduleParams,
+  ScheduleRecord,
+  UpsertScheduleParams,
+  UpsertScheduleResult,
 } from '@spindle/core';
 import { Connection, toBackendError, type ConnectionSettings } from './connection.js';
 import { dlqDepth, dlqGroups, dlqPurge, dlqReplay, dlqResolve } from './dlq.js';
 import { EventHub } from './events.js';
 import { finalizeJobs } from './finalize.js';
+import * as flows from './flows.js';
 import * as admin from './jobs-admin.js';
 import { countJobs, getJob, listJobs, listQueues, setQueuePaused } from './jobs-read.js';
 import * as maintenance from './jobs-maintenance.js';
-import { cancelJobs, claimJobs, extendLeases, insertJobs, updateProgress } from './jobs-write.js';
+import { cancelJobs, extendLeases, insertJobs, updateProgress } from './jobs-write.js';
+import { claimJobs, holdQueue, setQueueLimits } from './claim.js';
 import { checkSchema, migrate } from './migrate.js';
 import { resolveOptions, type ResolvedOptions, type SqliteBackendOptions } from './options.js';
 import { createStore, type Store } from './tx.js';
 import * as stores from './stores.js';
+import * as schedules from './schedules.js';
 import type {
   ClaimIdempotencyKeyParams,
   IdempotencyClaim,
@@ -140,7 +160,7 @@ export class SqliteBackend implements Backend {
   insertJobs(params: InsertJobsParams): Promise<InsertOutcome[]> {
     return this.run('insertJobs', (s) => insertJobs(s, params));
   }
-  claimJobs(params: ClaimParams): Promise<ClaimedJob[]> {
+  claimJobs(params: ClaimParams): Promise<ClaimAnswer<ClaimedJob>> {
     return this.run('claimJobs', (s) => claimJobs(s, params));
   }
   extendLeases(params: ExtendLeasesParams): Promise<ExtendOutcome[]> {
@@ -190,6 +210,12 @@ export class SqliteBackend implements Backend {
   getJob(id: string): Promise<JobRecord | null> {
     return this.run('getJob', (s) => getJob(s, id));
   }
+  insertFlow(params: InsertFlowParams): Promise<InsertFlowResult> {
+    return this.run('insertFlow', (s) => flows.insertFlow(s, params));
+  }
+  getChildren(parentId: string): Promise<JobRecord[]> {
+    return this.run('getChildren', (s) => flows.getChildren(s, parentId));
+  }
   listJobs(params: ListJobsParams): Promise<JobPage> {
     return this.run('listJobs', (s) => listJobs(s, params));
   }
@@ -197,6 +223,12 @@ export class SqliteBackend implements Backend {
     return this.run('countJobs', (s) => countJobs(s, params));
   }
 
+  setQueueLimits(params: SetQueueLimitsParams): Promise<void> {
+    return this.run('setQueueLimits', (s) => setQueueLimits(s, params));
+  }
+  holdQueue(params: HoldQueueParams): Promise<void> {
+    return this.run('holdQueue', (s) => holdQueue(s, params));
+  }
   pauseQueue(queue: string): Promise<void> {
     return this.run('pauseQueue', (s) => setQueuePaused(s, queue, true));
   }
@@ -243,6 +275,31 @@ export class SqliteBackend implements Backend {
   }
   pruneStores(params: PruneStoresParams): Promise<PruneStoresResult> {
     return this.run('pruneStores', (s) => stores.pruneStores(s, params));
+  }
+
+  upsertSchedule(params: UpsertScheduleParams): Promise<UpsertScheduleResult> {
+    return this.run('upsertSchedule', (s) => schedules.upsertSchedule(s, params));
+  }
+  getSchedule(name: string): Promise<ScheduleRecord | null> {
+    return this.run('getSchedule', (s) => schedules.getSchedule(s, name));
+  }
+  listSchedules(params: ListSchedulesParams): Promise<ScheduleRecord[]> {
+    return this.run('listSchedules', (s) => schedules.listSchedules(s, params));
+  }
+  removeSchedule(name: string): Promise<boolean> {
+    return this.run('removeSchedule', (s) => schedules.removeSchedule(s, name));
+  }
+  pauseSchedule(params: { name: string; now?: Date }): Promise<ScheduleRecord | null> {
+    return this.run('pauseSchedule', (s) => schedules.pauseSchedule(s, params));
+  }
+  resumeSchedule(params: ResumeScheduleParams): Promise<ResumeScheduleOutcome> {
+    return this.run('resumeSchedule', (s) => schedules.resumeSchedule(s, params));
+  }
+  dueSchedules(params: DueSchedulesParams): Promise<DueSchedules> {
+    return this.run('dueSchedules', (s) => schedules.dueSchedules(s, params));
+  }
+  fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
+    return this.run('fireSchedule', (s) => schedules.fireSchedule(s, params));
   }
 
   /** The connection's effective pragmas (journal mode, synchronous, busy timeout, foreign keys). */

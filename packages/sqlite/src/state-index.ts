@@ -17,9 +17,8 @@
  *   table in `seq` order, and after ANALYZE it may turn a rowid lookup into a scan. A query that
  *   cannot use the named index fails to prepare instead of silently scanning. The plans are
  *   checked, with and without statistics, by test/query-plans.test.ts.
- * - `waiting` has no index (no code path creates waiting jobs yet): listing it walks the table,
- *   and counts / queue discovery leave it out rather than scan every job. The migration that
- *   introduces waiting jobs must add its index and an entry below.
+ * - `waiting` (flow parents) has its (queue, seq) partial index since migration 0005 (flows),
+ *   like the finished states.
  */
 import { JOB_STATES, ValidationError, type JobState } from '@spindle/core';
 
@@ -39,7 +38,7 @@ export interface StateAccess {
   state: JobState;
   /** A condition that selects exactly this state and implies `index.predicate`. */
   where: string;
-  /** null: no index holds this state (`waiting`). */
+  /** null: no index holds this state. */
   index: StateIndex | null;
 }
 
@@ -58,9 +57,8 @@ function accessOf(state: JobState): StateAccess {
     case 'completed':
     case 'dead':
     case 'cancelled':
-      return { state, where: literal, index: { name: `spindle_jobs_${state}_idx`, predicate: literal, shape: 'queue-seq' } };
     case 'waiting':
-      return { state, where: literal, index: null };
+      return { state, where: literal, index: { name: `spindle_jobs_${state}_idx`, predicate: literal, shape: 'queue-seq' } };
   }
 }
 

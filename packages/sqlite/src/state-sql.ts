@@ -59,8 +59,11 @@ export const sqlList = (states: readonly string[]): string => `(${states.map((s)
 export const CANCELLABLE_SQL = sqlList(CANCELLABLE_STATES);
 export const TERMINAL_SQL = sqlList(TERMINAL_STATES);
 
-/** The columns writes RETURN to build their events (see rows.ts EventRow). */
-export const EVENT_COLUMNS = 'id, queue, name, state, attempt';
+/**
+ * The columns writes RETURN to build their events (see rows.ts EventRow), with the flow parent:
+ * a write that finishes a child settles its parent in the same transaction (flows.ts).
+ */
+export const EVENT_COLUMNS = 'id, queue, name, state, attempt, parent_id AS parentId';
 
 /** `now` of an operation: the injected time, else the host clock (SQLite is embedded). */
 export function nowMs(now: Date | undefined): number {

@@ -67,7 +67,7 @@ export function explain(db: Database.Database, sql: string, args: unknown[] = []
 export function fullScans(planned: Planned[]): string[] {
   const aliases = new Set(['spindle_jobs']);
   for (const p of planned) for (const m of p.sql.matchAll(/spindle_jobs(?:\s+INDEXED BY \w+)?\s+AS\s+(\w+)/gi)) aliases.add(m[1]!);
-  const partial = /USING (COVERING )?INDEX spindle_jobs_(claim|due|lease|completed|dead|cancelled)_idx\b/;
+  const partial = /USING (COVERING )?INDEX spindle_jobs_(claim|due|lease|waiting|completed|dead|cancelled)_idx\b/;
   return planned.flatMap((p) =>
     p.plan
       .filter((line) => {

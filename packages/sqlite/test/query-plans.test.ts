@@ -59,7 +59,7 @@ for (const analyzed of [false, true]) {
       for (const params of [undefined, { queue: 'a' }]) {
         const [count] = await plans(() => backend.countJobs(params));
         const text = count!.plan.join('\n');
-        for (const index of ['claim', 'due', 'lease', 'completed', 'dead', 'cancelled']) {
+        for (const index of ['claim', 'due', 'lease', 'waiting', 'completed', 'dead', 'cancelled']) {
           assert.match(text, new RegExp(`(SCAN|SEARCH) spindle_jobs USING (COVERING )?INDEX spindle_jobs_${index}_idx\\b`), text);
         }
         if (params !== undefined) for (const index of FINISHED) assert.match(text, new RegExp(`spindle_jobs_${index}_idx \\(queue=\\?\\)`));

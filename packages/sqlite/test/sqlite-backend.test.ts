@@ -26,6 +26,7 @@ import { decodeOutbox, encodeOutbox, EventHub } from '../src/events.js';
 import { SqliteBackend } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { createStore, type Store } from '../src/tx.js';
+import { sqliteMigrations } from '../src/migrate.js';
 import { report, spawnFixture } from './children.js';
 import { makeTestBackend } from './helpers.js';
 
@@ -131,16 +132,20 @@ describe('connection', () => {
   });
 });
 
+/** Every shipped migration and the version they lead to (the list grows with each migration). */
+const ALL_MIGRATIONS = sqliteMigrations().map((m) => m.name);
+const LATEST = sqliteMigrations().length;
+
 describe('migrations', () => {
   test('checkSchema fails before migrate; migrate is idempotent', async () => {
     const backend = new SqliteBackend({ path: freshPath() });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
       const first = await backend.migrate();
-      assert.deepEqual(first, { applied: ['0001_init', '0002_state_indexes', '0003_stores'], version: 3 });
+      assert.deepEqual(first, { applied: ALL_MIGRATIONS, version: LATEST });
       await backend.checkSchema();
       const second = await backend.migrate();
-      assert.deepEqual(second, { applied: [], version: 3 });
+      assert.deepEqual(second, { applied: [], version: LATEST });
     } finally {
       await backend.close();
     }
@@ -152,7 +157,7 @@ describe('migrations', () => {
     const b = new SqliteBackend({ path });
     try {
       const results = await Promise.all([a.migrate(), b.migrate()]);
-      assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes', '0003_stores']);
+      assert.deepEqual(results.map((r) => r.applied).flat().sort(), ALL_MIGRATIONS);
       await a.checkSchema();
       await b.checkSchema();
     } finally {
@@ -167,15 +172,14 @@ describe('migrations', () => {
     await Promise.all(children.map((c) => c.waitForLine((l) => l === 'ready')));
     for (const child of children) child.send('go');
     const results = await Promise.all(children.map(async (c) => report<{ applied: string[]; version: number }>(await c.exited)));
-    assert.deepEqual(results.map((r) => r.version), [3, 3, 3, 3]);
-    assert.deepEqual(results.map((r) => r.applied).flat().sort(), ['0001_init', '0002_state_indexes', '0003_stores']);
+    assert.deepEqual(results.map((r) => r.version), [LATEST, LATEST, LATEST, LATEST]);
+    assert.deepEqual(results.map((r) => r.applied).flat().sort(), ALL_MIGRATIONS);
     const raw = new Database(path, { readonly: true });
     try {
-      assert.deepEqual(raw.prepare('SELECT version, name FROM spindle_migrations ORDER BY version').all(), [
-        { version: 1, name: '0001_init' },
-        { version: 2, name: '0002_state_indexes' },
-        { version: 3, name: '0003_stores' },
-      ]);
+      assert.deepEqual(
+        raw.prepare('SELECT version, name FROM spindle_migrations ORDER BY version').all(),
+        ALL_MIGRATIONS.map((name, i) => ({ version: i + 1, name })),
+      );
     } finally {
       raw.close();
     }
@@ -195,7 +199,7 @@ describe('migrations', () => {
     const backend = new SqliteBackend({ path });
     try {
       await assert.rejects(backend.checkSchema(), MigrationRequiredError);
-      assert.deepEqual(await backend.migrate(), { applied: ['0002_state_indexes', '0003_stores'], version: 3 });
+      assert.deepEqual(await backend.migrate(), { applied: ALL_MIGRATIONS.slice(1), version: LATEST });
       await backend.checkSchema();
       const indexes = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spindle_jobs' AND sql IS NOT NULL ORDER BY name").all();
       assert.deepEqual(indexes.map((r) => (r as { name: string }).name), [
@@ -206,7 +210,9 @@ describe('migrations', () => {
         'spindle_jobs_due_idx',
         'spindle_jobs_expires_idx',
         'spindle_jobs_lease_idx',
+        'spindle_jobs_parent_idx',
         'spindle_jobs_unique_idx',
+        'spindle_jobs_waiting_idx',
       ]);
       assert.deepEqual(raw.pragma('integrity_check', { simple: true }), 'ok');
       assert.deepEqual(await backend.countJobs(), [

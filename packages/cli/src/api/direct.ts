@@ -29,7 +29,9 @@ import type {
   WatchUpdate,
   WorkerView,
 } from './types.js';
-import { jobView, minuteView, workerView } from './views.js';
+import type { ScheduleDetailView, ScheduleRequest, ScheduleView } from './types.js';
+import { childView, jobView, minuteView, workerView } from './views.js';
+import { scheduleView } from './views.js';
 
 const LIVE_WORKER_MS = 30_000;
 const POLL_MS = 1000;
@@ -50,7 +52,10 @@ export class DirectApi implements SpindleApi {
 
   async getJob(id: string): Promise<JobView | null> {
     const job = await this.client.getJob(id);
-    return job ? jobView(job) : null;
+    if (!job) return null;
+    // Flows: a job with children lists them, as GET /jobs/:id does.
+    if (job.pendingChildren === null) return jobView(job);
+    return { ...jobView(job), children: (await this.client.getChildren(id)).map(childView) };
   }
 
   async listJobs(q: JobQuery): Promise<JobPageView> {
@@ -67,7 +72,7 @@ export class DirectApi implements SpindleApi {
     const scope = only === undefined ? {} : { queue: only };
     const [queues, counts, depths, now] = await Promise.all([this.client.listQueues(), this.client.counts(scope), this.client.dlq.depth(scope), this.client.now()]);
     const depthOf = new Map(depths.map((d) => [d.queue, d.depth]));
-    const paused = new Set(queues.filter((q) => q.paused).map((q) => q.name));
+    const info = new Map(queues.map((q) => [q.name, q]));
     const names = [...new Set([...queues.map((q) => q.name), ...Object.keys(counts)])].filter((n) => only === undefined || n === only).sort();
     return Promise.all(
       names.map(async (name) => {
@@ -78,7 +83,16 @@ export class DirectApi implements SpindleApi {
           const job = page.jobs[0];
           if (job) oldestQueuedAgeMs = Math.max(0, now.getTime() - job.runAt.getTime());
         }
-        return { name, paused: paused.has(name), counts: c, dlqDepth: depthOf.get(name) ?? 0, oldestQueuedAgeMs };
+        const q = info.get(name);
+        return {
+          name,
+          paused: q?.paused ?? false,
+          counts: c,
+          dlqDepth: depthOf.get(name) ?? 0,
+          oldestQueuedAgeMs,
+          limits: { concurrency: q?.limits?.concurrency ?? null, rate: q?.limits?.rate ?? null },
+          heldUntil: q?.heldUntil ? q.heldUntil.toISOString() : null,
+        };
       }),
     );
   }
@@ -97,6 +111,10 @@ export class DirectApi implements SpindleApi {
 
   resumeQueue(name: string): Promise<void> {
     return this.client.resumeQueue(name);
+  }
+
+  setQueueLimits(name: string, limits: QueueView['limits']): Promise<void> {
+    return this.client.setQueueLimits(name, limits);
   }
 
   async listWorkers(): Promise<WorkerView[]> {
@@ -187,6 +205,41 @@ export class DirectApi implements SpindleApi {
     } finally {
       off();
     }
+  }
+
+  async listSchedules(queue?: string): Promise<ScheduleView[]> {
+    const all: ScheduleView[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.client.schedules.list({ limit: 1000, ...(queue ? { queue } : {}), ...(after ? { after } : {}) });
+      all.push(...page.map(scheduleView));
+      if (page.length < 1000) return all;
+      after = page.at(-1)!.name;
+    }
+  }
+
+  async getSchedule(name: string): Promise<ScheduleDetailView | null> {
+    const schedule = await this.client.schedules.get(name);
+    if (!schedule) return null;
+    const upcoming = await this.client.schedules.nextRuns(name, 5);
+    return { ...scheduleView(schedule), upcoming: upcoming.map((d) => d.toISOString()) };
+  }
+
+  async putSchedule(name: string, request: ScheduleRequest): Promise<{ schedule: ScheduleView; created: boolean }> {
+    const { schedule, created } = await this.client.schedules.upsert(name, request as Parameters<Client['schedules']['upsert']>[1]);
+    return { schedule: scheduleView(schedule), created };
+  }
+
+  async scheduleAction(name: string, action: 'pause' | 'resume'): Promise<ScheduleView> {
+    return scheduleView(action === 'pause' ? await this.client.schedules.pause(name) : await this.client.schedules.resume(name));
+  }
+
+  async runSchedule(name: string): Promise<EnqueueResultView> {
+    const result = await this.client.schedules.runNow(name);
+    return { id: result.id, status: result.state, duplicate: !result.inserted };
+  }
+
+  removeSchedule(name: string): Promise<boolean> {
+    return this.client.schedules.remove(name);
   }
 
   close(): Promise<void> {

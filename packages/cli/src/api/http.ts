@@ -31,6 +31,7 @@ import type {
   WatchUpdate,
   WorkerView,
 } from './types.js';
+import type { ScheduleDetailView, ScheduleRequest, ScheduleView } from './types.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const OPERATION_POLL_MS = 250;
@@ -67,7 +68,7 @@ export class HttpApi implements SpindleApi {
   }
 
   /** One JSON request; 404 → null when `nullOn404`. */
-  private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; nullOn404?: boolean } = {}): Promise<T> {
+  private async request<T>(method: string, path: string, options: { query?: Query; body?: unknown; nullOn404?: boolean; onStatus?: (status: number) => void } = {}): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.url(path, options.query), {
@@ -84,6 +85,7 @@ export class HttpApi implements SpindleApi {
       return null as T;
     }
     if (!res.ok) throw await problemOf(res);
+    options.onStatus?.(res.status);
     try {
       return (await res.json()) as T;
     } catch {
@@ -117,6 +119,10 @@ export class HttpApi implements SpindleApi {
 
   async resumeQueue(name: string): Promise<void> {
     await this.request('POST', `/queues/${encodeURIComponent(name)}/resume`);
+  }
+
+  async setQueueLimits(name: string, limits: QueueView['limits']): Promise<void> {
+    await this.request('PUT', `/queues/${encodeURIComponent(name)}/limits`, { body: limits });
   }
 
   async listWorkers(): Promise<WorkerView[]> {
@@ -201,6 +207,39 @@ export class HttpApi implements SpindleApi {
       }
       if (!signal.aborted) await sleep(200, undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  async listSchedules(queue?: string): Promise<ScheduleView[]> {
+    const all: ScheduleView[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await this.request<{ schedules: ScheduleView[]; nextCursor: string | null }>('GET', '/schedules', { query: { queue, after, limit: 1000 } });
+      all.push(...page.schedules);
+      if (!page.nextCursor) return all;
+      after = page.nextCursor;
+    }
+  }
+
+  getSchedule(name: string): Promise<ScheduleDetailView | null> {
+    return this.request('GET', `/schedules/${encodeURIComponent(name)}`, { nullOn404: true });
+  }
+
+  async putSchedule(name: string, request: ScheduleRequest): Promise<{ schedule: ScheduleView; created: boolean }> {
+    let created = false;
+    const schedule = await this.request<ScheduleView>('PUT', `/schedules/${encodeURIComponent(name)}`, { body: request, onStatus: (status) => (created = status === 201) });
+    return { schedule, created };
+  }
+
+  scheduleAction(name: string, action: 'pause' | 'resume'): Promise<ScheduleView> {
+    return this.request('POST', `/schedules/${encodeURIComponent(name)}/${action}`);
+  }
+
+  runSchedule(name: string): Promise<EnqueueResultView> {
+    return this.request('POST', `/schedules/${encodeURIComponent(name)}/run`);
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const answer = await this.request<{ removed: boolean } | null>('DELETE', `/schedules/${encodeURIComponent(name)}`, { nullOn404: true });
+    return answer !== null;
   }
 
   async close(): Promise<void> {}

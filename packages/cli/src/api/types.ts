@@ -51,6 +51,22 @@ export interface JobView {
   lastFailedAt: string | null;
   resolution: { note: string; at: string } | null;
   expiresAt: string | null;
+  /** Flows: the job this one is a child of. */
+  parentId?: string | null;
+  /** Flows, jobs with children: how many have not finished yet. */
+  pendingChildren?: number | null;
+  onChildFailure?: 'fail' | 'continue' | null;
+  /** Flows: the children of a job that has some (`getJob` only). */
+  children?: ChildView[];
+}
+
+/** A child of a flow job, as `getJob` lists it. */
+export interface ChildView {
+  id: string;
+  queue: string;
+  name: string;
+  status: JobState;
+  failureReason: string | null;
 }
 
 export interface JobPageView {
@@ -66,6 +82,10 @@ export interface QueueView {
   dlqDepth: number;
   /** How long the oldest due job has waited (ms), 0 when none waits. */
   oldestQueuedAgeMs: number;
+  /** Limits across processes (null: none). */
+  limits: { concurrency: number | null; rate: { max: number; intervalMs: number } | null };
+  /** ISO time until which claims skip the queue (a handler was rate limited), or null. */
+  heldUntil: string | null;
 }
 
 export interface DlqDepthView {
@@ -141,6 +161,45 @@ export type WatchUpdate =
   | { kind: 'snapshot'; job: JobView }
   | { kind: 'event'; type: string; status?: JobState; attempt?: number; data?: unknown; at: string };
 
+/** A schedule (the wire view of `GET /schedules`). */
+export interface ScheduleView {
+  name: string;
+  cron: string | null;
+  everyMs: number | null;
+  timezone: string;
+  queue: string;
+  jobName: string;
+  payload?: unknown;
+  jobOptions: Record<string, unknown>;
+  backfill: number;
+  paused: boolean;
+  /** The next tick (null while paused). */
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastJobId: string | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One schedule with its next runs (`GET /schedules/:name`). */
+export interface ScheduleDetailView extends ScheduleView {
+  upcoming: string[];
+}
+
+/** A schedule definition (`PUT /schedules/:name`): every field replaced, `paused` kept unless given. */
+export interface ScheduleRequest {
+  cron?: string;
+  everyMs?: number;
+  timezone?: string;
+  queue: string;
+  jobName?: string;
+  payload?: unknown;
+  jobOptions?: { priority?: number | string; maxRetries?: number; timeoutMs?: number };
+  backfill?: number;
+  paused?: boolean;
+}
+
 export interface SpindleApi {
   /** Where this API points, for messages: `http://…`, `sqlite:path`, `postgres://host/db`. */
   readonly target: string;
@@ -152,6 +211,8 @@ export interface SpindleApi {
   getQueue(name: string): Promise<QueueView | null>;
   pauseQueue(name: string): Promise<void>;
   resumeQueue(name: string): Promise<void>;
+  /** Replaces a queue's limits (null: none). */
+  setQueueLimits(name: string, limits: QueueView['limits']): Promise<void>;
   /** Live workers (seen within the last 30 s). */
   listWorkers(): Promise<WorkerView[]>;
   dlqDepth(): Promise<DlqDepthView[]>;
@@ -166,5 +227,17 @@ export interface SpindleApi {
    * snapshots after reconnects or polls). Throws CliError(not found) for an unknown job.
    */
   watchJob(id: string, onUpdate: (update: WatchUpdate) => void, signal: AbortSignal): Promise<void>;
+  /** Every schedule, by name (`queue`: only those enqueuing into it). */
+  listSchedules(queue?: string): Promise<ScheduleView[]>;
+  /** null when there is no such schedule. */
+  getSchedule(name: string): Promise<ScheduleDetailView | null>;
+  /** Creates or redefines a schedule. */
+  putSchedule(name: string, request: ScheduleRequest): Promise<{ schedule: ScheduleView; created: boolean }>;
+  /** Pauses or resumes; an unknown schedule throws (exit 3). */
+  scheduleAction(name: string, action: 'pause' | 'resume'): Promise<ScheduleView>;
+  /** Enqueues one job of the schedule now; an unknown schedule throws (exit 3). */
+  runSchedule(name: string): Promise<EnqueueResultView>;
+  /** false when there was no such schedule. */
+  removeSchedule(name: string): Promise<boolean>;
   close(): Promise<void>;
 }

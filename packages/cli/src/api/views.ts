@@ -4,13 +4,19 @@
  * The server's own view functions build them (`@spindle/server/views`: that module alone, without
  * loading the HTTP server): one definition of the wire format.
  */
-import type { JobRecord, StatsRow, WorkerInfo } from '@spindle/core';
-import { jobView as serverJobView, minuteView as serverMinuteView, workerView as serverWorkerView } from '@spindle/server/views';
-import type { JobView, MinuteView, WorkerView } from './types.js';
+import type { JobRecord, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
+import { childView as serverChildView, jobView as serverJobView, minuteView as serverMinuteView, workerView as serverWorkerView } from '@spindle/server/views';
+import { scheduleView as serverScheduleView } from '@spindle/server/views';
+import type { ChildView, JobView, MinuteView, ScheduleView, WorkerView } from './types.js';
 
 /** A job with its payload and result (direct access reads everything). */
 export function jobView(job: JobRecord): JobView {
   return serverJobView(job, { includePayload: true }) as JobView;
+}
+
+/** A child of a flow job (`jobs show` of a parent). */
+export function childView(job: JobRecord): ChildView {
+  return serverChildView(job);
 }
 
 export function minuteView(row: StatsRow): MinuteView {
@@ -19,4 +25,9 @@ export function minuteView(row: StatsRow): MinuteView {
 
 export function workerView(w: WorkerInfo): WorkerView {
   return serverWorkerView(w) as WorkerView;
+}
+
+/** A schedule with its payload (direct access reads everything). */
+export function scheduleView(schedule: Schedule): ScheduleView {
+  return serverScheduleView(schedule, { includePayload: true });
 }

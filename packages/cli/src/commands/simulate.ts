@@ -36,7 +36,8 @@ function readSpec(file: string | undefined, inline: string | undefined): unknown
   }
 }
 
-export function formatDuration(ms: number): string {
+/** Simulated times, coarse and readable: `9.0 min`, `1.6 s`, `82 ms`. */
+function formatSimDuration(ms: number): string {
   if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
   if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
@@ -53,14 +54,14 @@ function render(out: Output, label: string, result: SimulationResult): void {
       String(q.completed),
       String(q.unfinished),
       `${(q.share * 100).toFixed(1)} %`,
-      q.waitMs ? formatDuration(q.waitMs.p50) : '-',
-      q.waitMs ? formatDuration(q.waitMs.p95) : '-',
-      q.waitMs ? formatDuration(q.waitMs.p99) : '-',
-      q.waitMs ? formatDuration(q.waitMs.max) : '-',
-      q.lastFinishMs === null ? '-' : formatDuration(q.lastFinishMs),
+      q.waitMs ? formatSimDuration(q.waitMs.p50) : '-',
+      q.waitMs ? formatSimDuration(q.waitMs.p95) : '-',
+      q.waitMs ? formatSimDuration(q.waitMs.p99) : '-',
+      q.waitMs ? formatSimDuration(q.waitMs.max) : '-',
+      q.lastFinishMs === null ? '-' : formatSimDuration(q.lastFinishMs),
     ]),
   );
-  out.line(`${result.drained ? 'drained after' : 'stopped at'} ${formatDuration(result.endMs)}; ${result.completed} jobs done; utilisation ${(result.utilization * 100).toFixed(1)} %`);
+  out.line(`${result.drained ? 'drained after' : 'stopped at'} ${formatSimDuration(result.endMs)}; ${result.completed} jobs done; utilisation ${(result.utilization * 100).toFixed(1)} %`);
   out.line('');
 }
 

@@ -1,8 +1,10 @@
 /**
  * `spindle demo`: the seed's video platform on the caller's client — bursts of uploads
  * (`process_video` jobs in video.paid / video.free, one transcoder pool weighted paid first),
- * content moderation on its own critical queue, corrupt files dead-lettered, a flaky email
- * service retried with backoff, a notification per finished video. See docs/demo.md.
+ * each good upload starting a flow (renditions and a thumbnail in video.transcode, content
+ * moderation on its own critical queue; the notification, the flow's parent, runs when they are
+ * all done), corrupt files dead-lettered, a flaky email service retried with backoff. See
+ * docs/demo.md.
  *
  * Lifecycle: startDemo() declares the queues, starts the workers, the producer and the summary
  * refresher, and returns. stop() stops the producer, lets the transcoders finish (up to
@@ -32,7 +34,7 @@ export async function startDemo(client: Client, options: DemoOptions = {}): Prom
   const counters = newCounters();
   const producer = new Producer(client, queues, o);
   await client.start(); // fail here (closed client, unreachable database) rather than in a timer
-  const workers = startWorkers(queues, o, counters);
+  const workers = startWorkers(client, queues, o, counters);
   const tracker = new SummaryTracker(client, o, { producer, counters, pool: workers.pool });
   tracker.start(Math.max(100, scaled(500, o.speed)));
   o.log(`start  seed ${o.seed}, speed ${o.speed}x: ${o.transcoders} transcoders (paid ${o.paidWeight}:1 free), ${o.moderators} moderators, ${o.notifiers} notifiers`);

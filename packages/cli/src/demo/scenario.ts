@@ -12,15 +12,17 @@ import { intBetween, mix, mulberry32, pick } from './prng.js';
 export const QUEUES = {
   paid: 'video.paid',
   free: 'video.free',
+  transcode: 'video.transcode',
   moderation: 'moderation',
   notifications: 'notifications',
 } as const;
 
 export const QUEUE_ROLES: Record<string, string> = {
-  [QUEUES.paid]: 'paid uploads: probe + transcode',
-  [QUEUES.free]: 'free uploads: probe + transcode',
-  [QUEUES.moderation]: 'content checks, critical, own workers',
-  [QUEUES.notifications]: 'emails via a flaky service',
+  [QUEUES.paid]: 'paid uploads: probe, then start the flow',
+  [QUEUES.free]: 'free uploads: probe, then start the flow',
+  [QUEUES.transcode]: 'flow children: renditions + thumbnail',
+  [QUEUES.moderation]: 'flow child: content checks, critical',
+  [QUEUES.notifications]: 'flow parent: email once all are done',
 };
 
 export type Tier = 'paid' | 'free';
@@ -32,6 +34,7 @@ export const RENDITIONS: Record<Tier, readonly Rendition[]> = { paid: ['720p', '
 /** Simulated durations at speed 1, in ms (a transcode is multiplied by the upload's `size`). */
 export const DURATIONS = {
   probe: 300,
+  thumbnail: 150,
   rendition: { '720p': 700, '1080p': 1100, '4k': 2200 } as Record<Rendition, number>,
   moderation: 600,
   email: 200,

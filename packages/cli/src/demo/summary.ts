@@ -17,6 +17,8 @@ export interface DemoQueueSummary {
   role: string;
   queued: number;
   scheduled: number;
+  /** Flow parents waiting for their children (notifications). */
+  waiting: number;
   running: number;
   retrying: number;
   completed: number;
@@ -47,12 +49,12 @@ export interface DemoSummary extends DemoCounters {
   countsAt: string | null;
 }
 
-const DEMO_QUEUES = [QUEUES.paid, QUEUES.free, QUEUES.moderation, QUEUES.notifications];
+const DEMO_QUEUES = [QUEUES.paid, QUEUES.free, QUEUES.transcode, QUEUES.moderation, QUEUES.notifications];
 const HISTORY = 60;
 
 export class SummaryTracker {
   private readonly startedAt = Date.now();
-  private queues: DemoQueueSummary[] = DEMO_QUEUES.map((name) => ({ name, role: QUEUE_ROLES[name] ?? '', queued: 0, scheduled: 0, running: 0, retrying: 0, completed: 0, dead: 0 }));
+  private queues: DemoQueueSummary[] = DEMO_QUEUES.map((name) => ({ name, role: QUEUE_ROLES[name] ?? '', queued: 0, scheduled: 0, waiting: 0, running: 0, retrying: 0, completed: 0, dead: 0 }));
   private dlqDepth = 0;
   private history: number[] = [];
   private countsAt: Date | null = null;
@@ -99,6 +101,7 @@ export class SummaryTracker {
       role: QUEUE_ROLES[name] ?? '',
       queued: get(name, 'queued'),
       scheduled: get(name, 'scheduled'),
+      waiting: get(name, 'waiting'),
       running: get(name, 'running'),
       retrying: get(name, 'retrying'),
       completed: get(name, 'completed'),
@@ -153,8 +156,8 @@ export function renderDemoSummary(s: DemoSummary): string {
   const lines: string[] = [];
   const state = s.stopped ? 'stopped' : 'running';
   lines.push(`Spindle demo (${state})  seed ${s.seed}  speed ${s.speed}x  up ${duration(s.uptimeMs)}  ${s.uploadsSubmitted} uploads in ${s.bursts} bursts (from #${s.firstUpload})`);
-  const head = ['queue', 'queued', 'running', 'retrying', 'completed', 'dead'];
-  const rows = s.queues.map((q) => [q.name, String(q.queued + q.scheduled), String(q.running), String(q.retrying), String(q.completed), String(q.dead)]);
+  const head = ['queue', 'queued', 'waiting', 'running', 'retrying', 'completed', 'dead'];
+  const rows = s.queues.map((q) => [q.name, String(q.queued + q.scheduled), String(q.waiting), String(q.running), String(q.retrying), String(q.completed), String(q.dead)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   lines.push(`${fmt(head)}  role`);

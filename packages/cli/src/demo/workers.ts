@@ -1,17 +1,22 @@
 /**
- * The demo's queues and handlers: `process_video` (probe, then transcode each rendition with
- * progress, inside the shared transcoder pool), `moderate` (dedicated workers, critical
- * priority) and `notify` (an email service that fails transiently and is retried with backoff).
+ * The demo's queues and handlers, the seed's video pipeline as a flow:
+ * `process_video` (probe inside the shared transcoder pool; a corrupt file goes to the DLQ) starts
+ * a flow whose parent is `notify` and whose children are one `transcode_<rendition>` per rendition
+ * and a `thumbnail` (video.transcode, inside the same pool, paid weighted first) and `moderate`
+ * (moderation: dedicated workers, critical priority). `notify` (an email service that fails
+ * transiently and is retried with backoff) runs once every child finished, and reads their
+ * outcomes (`job.children()`) for the message (docs/decisions/0012-flows.md).
  *
  * Handlers are pure functions of (payload, attempt): what happens to an upload was decided by the
- * producer (scenario.ts), so the outcome does not depend on timing. Downstream jobs get ids
- * derived from the video job's id, so a re-run of an attempt does not enqueue them twice.
+ * producer (scenario.ts), so the outcome does not depend on timing. The flow's root has an id
+ * derived from the video job's id (`notify.<id>`), so a re-run of an attempt does not start the
+ * flow twice (the second insert is a duplicate and writes nothing).
  */
 import { randomBytes } from 'node:crypto';
 import { PermanentError, type ActiveJob, type Client, type Queue, type Worker } from '@spindle/core';
 import { scaled, type ResolvedDemoOptions } from './options.js';
 import { TranscoderPool } from './pool.js';
-import { DURATIONS, isUploadPlan, QUEUES, RENDITIONS, type Tier, type UploadPlan } from './scenario.js';
+import { DURATIONS, isUploadPlan, QUEUES, RENDITIONS, type Rendition, type Tier, type UploadPlan } from './scenario.js';
 
 export interface ModerationPayload {
   videoJobId: string;
@@ -28,9 +33,21 @@ export interface NotifyPayload {
   emailFailures: number;
 }
 
+/** A `transcode_<rendition>` or `thumbnail` child of a video's flow. */
+export interface TranscodePayload {
+  videoJobId: string;
+  seq: number;
+  file: string;
+  tier: Tier;
+  /** null for the thumbnail. */
+  rendition: Rendition | null;
+  size: number;
+}
+
 export interface DemoQueues {
   paid: Queue<UploadPlan>;
   free: Queue<UploadPlan>;
+  transcode: Queue<TranscodePayload>;
   moderation: Queue<ModerationPayload>;
   notifications: Queue<NotifyPayload>;
 }
@@ -56,6 +73,7 @@ export function declareQueues(client: Client, o: ResolvedDemoOptions): DemoQueue
   return {
     paid: client.queue<UploadPlan>(QUEUES.paid, { defaultJobOptions: video }),
     free: client.queue<UploadPlan>(QUEUES.free, { defaultJobOptions: video }),
+    transcode: client.queue<TranscodePayload>(QUEUES.transcode, { defaultJobOptions: video }),
     moderation: client.queue<ModerationPayload>(QUEUES.moderation, { defaultJobOptions: { priority: 'critical', maxRetries: 3 } }),
     notifications: client.queue<NotifyPayload>(QUEUES.notifications, {
       defaultJobOptions: { maxRetries: 4, backoff: { type: 'exponential', delayMs: scaled(DURATIONS.emailBackoff, o.speed), factor: 2, jitter: 0.1 } },
@@ -81,13 +99,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export interface DemoWorkers {
   pool: TranscoderPool<Tier>;
-  /** video.paid and video.free: closed first on stop (they enqueue the others' jobs). */
+  /** video.paid, video.free and video.transcode (the pool's users): closed first on stop. */
   video: Worker<any, any>[];
   /** moderation and notifications. */
   downstream: Worker<any, any>[];
 }
 
-export function startWorkers(queues: DemoQueues, o: ResolvedDemoOptions, counters: DemoCounters): DemoWorkers {
+export function startWorkers(client: Client, queues: DemoQueues, o: ResolvedDemoOptions, counters: DemoCounters): DemoWorkers {
   const pool = new TranscoderPool<Tier>(o.transcoders, { paid: o.paidWeight, free: 1 });
   const ms = (base: number) => scaled(base, o.speed);
   const workerId = (queue: string) => `demo:${queue}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -104,25 +122,47 @@ export function startWorkers(queues: DemoQueues, o: ResolvedDemoOptions, counter
         o.log(`dead   ${plan.file} (${plan.tier}, ${plan.user}): ${plan.corrupt} -> DLQ of ${job.queue}`);
         throw new PermanentError(`cannot decode ${plan.file}: ${plan.corrupt}`);
       }
-      await queues.moderation.add('moderate', { videoJobId: job.id, file: plan.file, user: plan.user, flagged: plan.flagged === true }, { id: `moderate.${job.id}` });
-      const renditions = RENDITIONS[plan.tier];
-      const steps = renditions.map((r) => ms(DURATIONS.rendition[r] * (plan.size || 1)));
-      const total = steps.reduce((a, b) => a + b, 0);
-      let done = 0;
-      for (let i = 0; i < renditions.length; i++) {
-        for (let quarter = 0; quarter < 4; quarter++) {
-          await sleep(steps[i]! / 4, job.signal);
-          done += steps[i]! / 4;
-          await job.progress({ pct: Math.round((100 * done) / total), stage: 'transcode', rendition: renditions[i] });
-        }
+    } finally {
+      release();
+    }
+    // The rest of the pipeline is one flow, inserted in one transaction: notify waits for the
+    // renditions, the thumbnail and moderation (any of them dying would put notify in the DLQ).
+    const child = (rendition: Rendition | null) => ({
+      queue: QUEUES.transcode,
+      name: rendition === null ? 'thumbnail' : `transcode_${rendition}`,
+      payload: { videoJobId: job.id, seq: plan.seq, file: plan.file, tier: plan.tier, rendition, size: plan.size } satisfies TranscodePayload,
+      opts: { priority: plan.tier === 'paid' ? ('high' as const) : ('normal' as const) },
+    });
+    const flow = await client.flow({
+      queue: QUEUES.notifications,
+      name: 'notify',
+      payload: { videoJobId: job.id, file: plan.file, email: plan.email, tier: plan.tier, emailFailures: plan.emailFailures } satisfies NotifyPayload,
+      opts: { id: `notify.${job.id}`, priority: plan.tier === 'paid' ? 'high' : 'normal' },
+      children: [
+        ...RENDITIONS[plan.tier].map(child),
+        child(null),
+        { queue: QUEUES.moderation, name: 'moderate', payload: { videoJobId: job.id, file: plan.file, user: plan.user, flagged: plan.flagged === true } satisfies ModerationPayload },
+      ],
+    });
+    await job.progress({ pct: 100, stage: 'flow', notifyJobId: flow.id });
+    return { notifyJobId: flow.id };
+  };
+
+  /** A rendition (with progress) or the thumbnail, inside the shared pool of the upload's tier. */
+  const transcode = async (job: ActiveJob<TranscodePayload>) => {
+    const p = job.payload;
+    const release = await pool.acquire(p.tier, job.signal);
+    try {
+      if (p.rendition === null) {
+        await sleep(ms(DURATIONS.thumbnail), job.signal);
+        return { url: `https://cdn.example.com/v/${p.seq}/thumb.jpg` };
       }
-      await queues.notifications.add(
-        'notify',
-        { videoJobId: job.id, file: plan.file, email: plan.email, tier: plan.tier, emailFailures: plan.emailFailures },
-        { id: `notify.${job.id}`, priority: plan.tier === 'paid' ? 'high' : 'normal' },
-      );
-      counters.transcoded += 1;
-      return { renditions: renditions.map((r) => `https://cdn.example.com/v/${plan.seq}/${r}.mp4`) };
+      const step = ms(DURATIONS.rendition[p.rendition] * (p.size || 1)) / 4;
+      for (let quarter = 1; quarter <= 4; quarter++) {
+        await sleep(step, job.signal);
+        await job.progress({ pct: quarter * 25, stage: 'transcode', rendition: p.rendition });
+      }
+      return { url: `https://cdn.example.com/v/${p.seq}/${p.rendition}.mp4` };
     } finally {
       release();
     }
@@ -140,6 +180,10 @@ export function startWorkers(queues: DemoQueues, o: ResolvedDemoOptions, counter
 
   const notify = async (job: ActiveJob<NotifyPayload>) => {
     const p = job.payload;
+    // A flow parent runs once its children finished: their results make the message.
+    const children = await job.children();
+    if (job.attempt === 1) counters.transcoded += 1;
+    const links = children.flatMap((c) => (c.state === 'completed' && c.queue === QUEUES.transcode ? [(c.result as { url: string }).url] : []));
     await sleep(ms(DURATIONS.email), job.signal);
     if (job.attempt <= p.emailFailures) {
       counters.emailFailures += 1;
@@ -149,12 +193,13 @@ export function startWorkers(queues: DemoQueues, o: ResolvedDemoOptions, counter
     }
     counters.notificationsSent += 1;
     if (job.attempt > 1) o.log(`sent   email to ${p.email} after ${job.attempt} attempts: ${p.file} is ready`);
-    return { sentTo: p.email, attempts: job.attempt };
+    return { sentTo: p.email, attempts: job.attempt, links };
   };
 
   const video = [
     queues.paid.process(processVideo('paid'), { concurrency: o.transcoders + 2, workerId: workerId(QUEUES.paid) }),
     queues.free.process(processVideo('free'), { concurrency: o.transcoders, workerId: workerId(QUEUES.free) }),
+    queues.transcode.process(transcode, { concurrency: o.transcoders * 2 + 2, workerId: workerId(QUEUES.transcode) }),
   ];
   const downstream = [
     queues.moderation.process(moderate, { concurrency: o.moderators, workerId: workerId(QUEUES.moderation) }),

@@ -1,6 +1,6 @@
 /**
  * Human renderings of jobs: the `jobs ls` / `dlq ls` tables and the `jobs show` / `dlq show`
- * detail (fields, payload, result, attempt errors, DLQ record).
+ * detail (fields, payload, result, attempt errors, DLQ record; a flow job's parent and children).
  */
 import type { JobPageView, JobView } from '../api/types.js';
 import { colorStatus, formatAge, formatDuration, formatProgress, truncate, type Output } from '../output.js';
@@ -53,6 +53,15 @@ export function renderJobDetail(out: Output, job: JobView, withStacks = false): 
   if (job.uniqueKey) field('unique key', job.uniqueKey);
   if (job.timeoutMs !== null) field('timeout', formatDuration(job.timeoutMs));
   if (job.cancelRequested) field('cancel', 'requested');
+  if (job.parentId) field('parent', job.parentId);
+  if (job.pendingChildren !== null && job.pendingChildren !== undefined) {
+    const policy = job.onChildFailure === 'continue' ? 'runs even if a child fails' : 'fails if a child fails';
+    field('children', `${job.pendingChildren} of ${job.children?.length ?? '?'} unfinished (${policy})`);
+    for (const child of job.children ?? []) {
+      const reason = child.failureReason ? c.dim(`  ${truncate(child.failureReason, 60)}`) : '';
+      out.line(`    ${child.id}  ${child.queue}/${child.name}  ${colorStatus(c, child.status)}${reason}`);
+    }
+  }
   if (job.status === 'dead' || job.failureReason) {
     field('reason', c.red(job.failureReason ?? '-'));
     field('failed', `${when(job.firstFailedAt)} … ${when(job.lastFailedAt)}`);

@@ -12,14 +12,17 @@ import { dispatchTests } from './dispatch.js';
 import { dlqTests } from './dlq.js';
 import { eventTests } from './events.js';
 import { finalizeTests } from './finalize.js';
+import { flowTests } from './flows.js';
 import { insertTests } from './insert.js';
 import { leaseTests } from './leases.js';
+import { limitTests } from './limits.js';
 import { maintenanceTests } from './maintenance.js';
 import { readTests } from './reads.js';
 import { retentionTests } from './retention.js';
 import { workerTests } from './workers.js';
 import { idempotencyTests } from './idempotency.js';
 import { statsTests } from './stats.js';
+import { scheduleTests } from './schedules.js';
 
 export function runBackendConformance(options: ConformanceOptions): void {
   describe(`${options.name} backend conformance`, () => {
@@ -28,6 +31,7 @@ export function runBackendConformance(options: ConformanceOptions): void {
     claimTests(suite);
     dispatchTests(suite);
     leaseTests(suite);
+    limitTests(suite);
     finalizeTests(suite);
     cancelTests(suite);
     maintenanceTests(suite);
@@ -39,6 +43,8 @@ export function runBackendConformance(options: ConformanceOptions): void {
     workerTests(suite);
     idempotencyTests(suite);
     statsTests(suite);
+    scheduleTests(suite);
+    flowTests(suite);
     suite.finish();
   });
 }

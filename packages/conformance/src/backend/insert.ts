@@ -61,6 +61,9 @@ export function insertTests(suite: Suite): void {
         lastFailedAt: null,
         resolution: null,
         expiresAt: null,
+        parentId: null,
+        pendingChildren: null,
+        onChildFailure: null,
       });
     });
 

@@ -169,15 +169,16 @@ export function readTests(suite: Suite): void {
       await backend.pauseQueue('resumed-later');
       await backend.resumeQueue('resumed-later');
       const queues = (await backend.listQueues()).sort((x, y) => x.name.localeCompare(y.name));
+      const none = { limits: { concurrency: null, rate: null }, heldUntil: null };
       assert.deepStrictEqual(queues, [
-        { name: 'paused-empty', paused: true },
-        { name: 'resumed-later', paused: false },
-        { name: 'with-jobs', paused: false },
+        { name: 'paused-empty', paused: true, ...none },
+        { name: 'resumed-later', paused: false, ...none },
+        { name: 'with-jobs', paused: false, ...none },
       ]);
       await backend.pauseQueue('with-jobs');
       await backend.pauseQueue('with-jobs');
       const again = (await backend.listQueues()).find((q) => q.name === 'with-jobs');
-      assert.deepStrictEqual(again, { name: 'with-jobs', paused: true });
+      assert.deepStrictEqual(again, { name: 'with-jobs', paused: true, ...none });
     });
   });
 

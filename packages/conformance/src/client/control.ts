@@ -46,7 +46,7 @@ export function controlTests(factory: BackendFactory): void {
         q.process(async () => 'ok', { pollIntervalMs: 20 });
         await new Promise((r) => setTimeout(r, 150));
         assert.equal((await client.getJob(id))?.state, 'queued');
-        assert.deepEqual(await client.listQueues(), [{ name: 'pausable', paused: true }]);
+        assert.deepEqual(await client.listQueues(), [{ name: 'pausable', paused: true, limits: { concurrency: null, rate: null }, heldUntil: null }]);
         await q.resume();
         await waitFor(async () => (await client.getJob(id))?.state === 'completed', 'completed after resume');
       }));

@@ -6,12 +6,15 @@ import { controlTests } from './control.js';
 import { dlqTests } from './dlq.js';
 import { dispatchTests } from './dispatch.js';
 import { fencingTests } from './fencing.js';
+import { flowTests } from './flows.js';
 import type { BackendFactory } from './harness.js';
 import { jobActionTests } from './jobs.js';
 import { lifecycleTests } from './lifecycle.js';
+import { limitClientTests } from './limits.js';
 import { reviewTests } from './review.js';
 import { schedulingTests } from './scheduling.js';
 import { telemetryTests } from './telemetry.js';
+import { scheduleClientTests } from './schedules.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -25,5 +28,8 @@ export function runClientConformance(factory: BackendFactory): void {
   dispatchTests(factory);
   reviewTests(factory);
   telemetryTests(factory);
+  scheduleClientTests(factory);
   schedulingTests(factory);
+  limitClientTests(factory);
+  flowTests(factory);
 }

@@ -5,7 +5,8 @@
  *   {ev:'ready'} {ev:'started',id,attempt} {ev:'aborted',id,attempt,reason}
  *   {ev:'handler_done',id,attempt} {ev:'refused',id,outcome}
  * Environment: CRASH_QUEUE, CRASH_TAG (written into results), CRASH_MODE (`hang` | `quick` |
- * `sleep:<ms>`), CRASH_CONCURRENCY, CRASH_LEASE_MS, CRASH_HEARTBEAT_MS.
+ * `sleep:<ms>` | `timed:<ms>`: sleeps and returns its start and end times), CRASH_CONCURRENCY,
+ * CRASH_LEASE_MS, CRASH_HEARTBEAT_MS.
  */
 import { Client, type Backend, type Logger } from '@spindle/core';
 
@@ -39,6 +40,13 @@ export async function runCrashChild(backend: Backend): Promise<void> {
       job.signal.addEventListener('abort', () => emit({ ev: 'aborted', id: job.id, attempt: job.attempt, reason: String(job.signal.reason) }));
       if (mode === 'hang') await new Promise(() => {});
       if (mode.startsWith('sleep:')) await new Promise((r) => setTimeout(r, Number(mode.slice(6))));
+      if (mode.startsWith('timed:')) {
+        // The handler's own run, in this machine's clock (sub-millisecond): inside the job's
+        // true running interval (after its claim committed, before its completion is written).
+        const start = performance.timeOrigin + performance.now();
+        await new Promise((r) => setTimeout(r, Number(mode.slice(6))));
+        return { by: tag, attempt: job.attempt, start, end: performance.timeOrigin + performance.now() };
+      }
       emit({ ev: 'handler_done', id: job.id, attempt: job.attempt });
       return { by: tag, attempt: job.attempt };
     },

@@ -27,7 +27,7 @@ interface ChildLine {
   reason?: string;
 }
 
-class Child {
+export class Child {
   readonly lines: ChildLine[] = [];
   readonly proc: ChildProcess;
   constructor(script: string, env: Record<string, string>) {

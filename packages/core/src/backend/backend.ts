@@ -32,6 +32,10 @@ import type {
 } from './job-actions.js';
 
 export * from './job-actions.js';
+export * from './queue-limits.js';
+import type { ClaimAnswer, HoldQueueParams, QueueLimits, SetQueueLimitsParams } from './queue-limits.js';
+export * from './flows.js';
+import type { InsertFlowParams, InsertFlowResult } from './flows.js';
 
 import type {
   ClaimIdempotencyKeyParams,
@@ -48,6 +52,10 @@ import type {
 
 export * from './stores.js';
 export * from './store-checks.js';
+
+import type { ScheduleStore } from './schedules.js';
+
+export * from './schedules.js';
 
 export interface BackendCapabilities {
   /** Several processes may share the database (SQLite: one file; PostgreSQL: always). */
@@ -283,6 +291,8 @@ export interface JobFilter {
   /** Dead jobs only: failed at or after / before. */
   failedAfter?: Date;
   failedBefore?: Date;
+  /** Flows: the children of this job. */
+  parentId?: string;
 }
 
 export interface ListJobsParams {
@@ -310,6 +320,10 @@ export interface QueueStateCount {
 export interface QueueInfo {
   name: string;
   paused: boolean;
+  /** Limits across processes (queue-limits.ts); absent or null fields: none. */
+  limits?: QueueLimits;
+  /** Claims skip the queue until then (a handler's RateLimitedError); null when not held. */
+  heldUntil?: Date | null;
 }
 
 export interface DlqDepth {
@@ -407,7 +421,8 @@ export interface JobEvent {
 }
 
 export interface QueueEvent {
-  type: 'paused' | 'resumed';
+  /** `limits_changed`: limits set or cleared, or a hold ended (queue-limits.ts). */
+  type: 'paused' | 'resumed' | 'limits_changed';
   queue: string;
   at: number;
 }
@@ -424,7 +439,8 @@ export type EventListener = (events: SpindleEvent[]) => void;
 
 // ---------------------------------------------------------------------------------------------
 
-export interface Backend {
+/** The schedule methods (cron/interval definitions, fired by the leader) are in schedules.ts. */
+export interface Backend extends ScheduleStore {
   /** 'sqlite', 'postgres', … */
   readonly kind: string;
   readonly capabilities: BackendCapabilities;
@@ -439,7 +455,8 @@ export interface Backend {
   now(): Promise<Date>;
 
   insertJobs(params: InsertJobsParams): Promise<InsertOutcome[]>;
-  claimJobs(params: ClaimParams): Promise<ClaimedJob[]>;
+  /** A claim cut short by a queue limit says so (`limited`, queue-limits.ts). */
+  claimJobs(params: ClaimParams): Promise<ClaimAnswer<ClaimedJob>>;
   extendLeases(params: ExtendLeasesParams): Promise<ExtendOutcome[]>;
   updateProgress(params: ProgressParams): Promise<LeaseOutcome[]>;
   finalizeJobs(params: FinalizeParams): Promise<LeaseOutcome[]>;
@@ -463,11 +480,18 @@ export interface Backend {
   releaseLeadership(holderId: string): Promise<void>;
 
   getJob(id: string): Promise<JobRecord | null>;
+  /** Flows (flows.ts): a whole job tree in one transaction; the children of a job by insertion order. */
+  insertFlow(params: InsertFlowParams): Promise<InsertFlowResult>;
+  getChildren(parentId: string): Promise<JobRecord[]>;
   listJobs(params: ListJobsParams): Promise<JobPage>;
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]>;
 
   /** Paused queues keep accepting jobs; claims skip them. */
   pauseQueue(queue: string): Promise<void>;
+  /** Sets (or clears, with nulls) a queue's limits across processes (queue-limits.ts). */
+  setQueueLimits(params: SetQueueLimitsParams): Promise<void>;
+  /** Claims skip the queue for `delayMs` (a handler's RateLimitedError); 0 ends a hold. */
+  holdQueue(params: HoldQueueParams): Promise<void>;
   resumeQueue(queue: string): Promise<void>;
   /** Every queue that has jobs or a stored setting. */
   listQueues(): Promise<QueueInfo[]>;

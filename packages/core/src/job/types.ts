@@ -121,4 +121,17 @@ export interface JobRecord {
   resolution: Resolution | null;
   /** When the pruner may delete this finished job (null: kept). */
   expiresAt: Date | null;
+  /** Flows: the job this one is a child of (null: not part of a flow, or the flow's root). */
+  parentId: string | null;
+  /** Flows, jobs with children: how many children have not finished yet (null: no children). */
+  pendingChildren: number | null;
+  /** Flows, jobs with children: what a dead or cancelled child does to this job (null: no children). */
+  onChildFailure: ChildFailurePolicy | null;
 }
+
+/**
+ * What a child that ends `dead` or `cancelled` (or is deleted before it finished) does to its
+ * waiting parent: `fail` ends the parent `dead` at once; `continue` lets the parent run once all
+ * children finished, whatever their outcome (docs/decisions/0012-flows.md).
+ */
+export type ChildFailurePolicy = 'fail' | 'continue';

@@ -4,7 +4,8 @@
  *   time (bounded by its interval) and is woken when a job is scheduled earlier than that;
  * - rescuer: running jobs whose lease expired → queued, dead or cancelled (counts an attempt);
  * - pruner: finished jobs past their retention → deleted; then the stores (stores.ts): workers
- *   not seen for `workerExpiryMs`, expired idempotency keys, stats older than `statsRetentionMs`.
+ *   not seen for `workerExpiryMs`, expired idempotency keys, stats older than `statsRetentionMs`;
+ * - schedule runner (schedule-runner.ts): due cron/interval schedules → their tick jobs.
  * Every operation is a compare-and-set in the backend, so a second leader (during a handover)
  * wastes work but never corrupts a job. Each loop drains in batches until a batch comes back short.
  */
@@ -21,12 +22,15 @@ export interface MaintenanceIntervals {
   rescueIntervalMs: number;
   /** How often retention is applied. Default 60000. */
   pruneIntervalMs: number;
+  /** Longest sleep of the schedule runner between checks (it wakes earlier for due schedules). Default 1000. */
+  scheduleIntervalMs: number;
 }
 
 export const DEFAULT_MAINTENANCE: MaintenanceIntervals = {
   promoteIntervalMs: 1000,
   rescueIntervalMs: 5000,
   pruneIntervalMs: 60_000,
+  scheduleIntervalMs: 1000,
 };
 
 const BATCH = 1000;

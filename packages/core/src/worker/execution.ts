@@ -11,6 +11,7 @@ import type { Backend, ClaimedJob, LeaseRef } from '../backend/backend.js';
 import { LeaseLostError } from '../errors.js';
 import { Issues, serializeJson } from '../validate.js';
 import type { ProcessSpan } from '../telemetry/tracing.js';
+import { toFlowChild, type FlowChild } from '../flow.js';
 
 /** Progress larger than this (JSON bytes) is refused. */
 export const MAX_PROGRESS_BYTES = 64 * 1024;
@@ -36,6 +37,12 @@ export interface ActiveJob<P = unknown> {
   readonly signal: AbortSignal;
   /** Reports progress: a number 0..100 and/or any JSON value (e.g. `{ stage: 'upload', pct: 40 }`). */
   progress(value: unknown): Promise<void>;
+  /**
+   * Flows: what this job's children became (id, queue, name, state, result, failureReason), in
+   * the order the flow listed them; empty for a job without children. Children removed on
+   * completion (`removeOnComplete`) are no longer there to list.
+   */
+  children(): Promise<FlowChild[]>;
 }
 
 export type AbortCause = 'timeout' | 'cancel' | 'lease_lost' | 'shutdown';
@@ -82,6 +89,12 @@ class ActiveJobView implements ActiveJob {
     const exec = this.#exec;
     return (this.#progress ??= (value: unknown) => exec.progress(value));
   }
+
+  /** A getter like `progress` (destructuring works), without a field: nothing is allocated unless used. */
+  get children(): () => Promise<FlowChild[]> {
+    const exec = this.#exec;
+    return () => exec.children();
+  }
 }
 
 export class Execution {
@@ -125,6 +138,12 @@ export class Execution {
       this.onLeaseLost(this);
       throw new LeaseLostError(id, attempt);
     }
+  }
+
+  /** Flows: the job's children as its handler sees them (a plain read; it needs no lease). */
+  async children(): Promise<FlowChild[]> {
+    const records = await this.backend.getChildren(this.job.id);
+    return records.map(toFlowChild);
   }
 
   /** The attempt's signal (already aborted if the attempt was aborted before anyone asked). */

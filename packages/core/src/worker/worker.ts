@@ -20,12 +20,13 @@
  *   them (fenced) so another worker can take them at once; nothing claimed is silently dropped.
  */
 import type { ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, SpindleEvent } from '../backend/backend.js';
-import { CancelledError, ClosedError, LeaseLostError, TimeoutError, ValidationError } from '../errors.js';
+import { CancelledError, ClosedError, LeaseLostError, RateLimitedError, TimeoutError, ValidationError } from '../errors.js';
 import { toAttemptError } from '../job/outcome.js';
 import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { decideAction, type DecideContext, type Settled } from './decide.js';
 import { WakeSignal } from './wake-signal.js';
+import { LimitWatch } from './limit-watch.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -45,6 +46,8 @@ export class Worker<P = unknown, R = unknown> {
   private readonly planner: ClaimPlanner;
   /** Per queue, events that said it has work: a claim in flight when one arrives stays trusted. */
   private readonly workSignals = new Map<string, number>();
+  /** Queues whose last claim a limit cut short, and when to look again (limit-watch.ts). */
+  private readonly limitWatch = new LimitWatch((queue) => this.workArrived(queue));
   private state: 'created' | 'running' | 'closing' | 'closed' = 'created';
   /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
@@ -160,16 +163,19 @@ export class Worker<P = unknown, R = unknown> {
   private onEvent(event: SpindleEvent): void {
     if (!this.planner.serves(event.queue)) return;
     if (!('jobId' in event)) {
-      if (event.type === 'resumed') this.workArrived(event.queue);
+      if (event.type === 'limits_changed') this.limitWatch.release(event.queue);
+      if (event.type === 'resumed' || event.type === 'limits_changed') this.workArrived(event.queue);
       return;
     }
     if (event.type === 'cancel_requested') this.onCancelRequested(event.jobId);
     // Queued work exists (possibly older or more urgent): claim, don't take dispatches.
     else if (event.state === 'queued') this.workArrived(event.queue);
+    else if (event.state !== 'running') this.limitWatch.jobFinished(event.queue);
   }
 
   private workArrived(queue: string): void {
     this.workSignals.set(queue, (this.workSignals.get(queue) ?? 0) + 1);
+    if (this.limitWatch.blocks(queue)) return; // held or rate-limited: its timer offers it again
     this.planner.markReady(queue);
     this.wake();
   }
@@ -182,6 +188,7 @@ export class Worker<P = unknown, R = unknown> {
    */
   dispatchSlots(queue: string): number {
     if (this.state !== 'running' || !this.planner.serves(queue) || this.planner.anyReady || this.buffer.length > 0) return 0;
+    if (this.limitWatch.blocks(queue)) return 0;
     return Math.max(0, this.opts.concurrency - this.slotsInUse);
   }
 
@@ -258,6 +265,7 @@ export class Worker<P = unknown, R = unknown> {
       }
       const plan = this.planner.plan(Math.min(free, this.opts.batchSize));
       const signals = plan.map((p) => this.workSignals.get(p.queue) ?? 0);
+      const finishes = plan.map((p) => this.limitWatch.finishCount(p.queue));
       const answers = await Promise.allSettled(plan.map((p) =>
         this.ctx.backend.claimJobs({ queue: p.queue, workerId: this.id, limit: p.limit, leaseMs: this.opts.leaseMs })));
       let failed: unknown = null;
@@ -269,8 +277,9 @@ export class Worker<P = unknown, R = unknown> {
         }
         const jobs = answer.value;
         this.planner.claimed(queue, jobs.length, limit);
+        this.limitWatch.claimAnswered(queue, jobs.limited, finishes[i]!);
         // An event that arrived while this claim was in flight may be for a job it could not see.
-        if ((this.workSignals.get(queue) ?? 0) !== signals[i]) this.planner.markReady(queue);
+        if ((this.workSignals.get(queue) ?? 0) !== signals[i] && !this.limitWatch.blocks(queue)) this.planner.markReady(queue);
         for (const job of jobs) {
           this.leases.track(job);
           this.buffer.push(job);
@@ -390,6 +399,8 @@ export class Worker<P = unknown, R = unknown> {
       action = decideAction(exec, { ok: false, error: err }, this.decider);
     }
     exec.span?.end(action);
+    const raised = settled.ok ? settled.value : settled.error;
+    if (raised instanceof RateLimitedError) this.holdQueue(exec.job.queue, raised.retryAfterMs);
     const { id, attempt, leaseToken } = exec.job;
     const item = (action.kind === 'complete'
       ? { id, attempt, leaseToken, kind: 'complete', result: action.result }
@@ -399,6 +410,15 @@ export class Worker<P = unknown, R = unknown> {
       else if (outcome !== 'ok') this.ctx.logger.warn({ jobId: id, outcome }, 'spindle: outcome refused: the lease was lost');
       else this.ctx.stats?.countFinalized(exec.job.queue, item.kind);
       this.forget(exec);
+    });
+  }
+
+  /** A handler said the queue's service is rate limiting: every process skips the queue for `ms`. */
+  private holdQueue(queue: string, ms: number): void {
+    this.planner.markEmpty(queue);
+    this.limitWatch.after(queue, ms);
+    this.ctx.backend.holdQueue({ queue, delayMs: ms }).catch((err: unknown) => {
+      this.ctx.logger.warn({ err, queue }, 'spindle: holding the rate-limited queue failed; other workers may hit the limit too');
     });
   }
 
@@ -447,6 +467,7 @@ export class Worker<P = unknown, R = unknown> {
     await Promise.race([this.completer.idle(), new Promise((r) => setTimeout(r, Math.max(1000, graceMs)).unref())]);
     this.completer.abandon(new ClosedError('worker'));
     this.deadlines.clear();
+    this.limitWatch.clear();
     await this.leases.stop();
     this.unsubscribe?.();
     this.state = 'closed';

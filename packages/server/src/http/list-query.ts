@@ -24,6 +24,7 @@ const Common = {
 export const JobListQuery = z.strictObject({
   queue: NameSchema.optional(),
   state: csv(StateSchema).optional().describe('Comma-separated states.'),
+  parentId: JobIdSchema.optional().describe('Flows: only the children of this job.'),
   ...Common,
 });
 

@@ -105,6 +105,13 @@ export const JobView = z.object({
   lastFailedAt: z.string().nullable(),
   resolution: z.object({ note: z.string(), at: z.string() }).nullable(),
   expiresAt: z.string().nullable(),
+  parentId: z.string().nullable().describe('Flows: the job this one is a child of.'),
+  pendingChildren: z.int().nullable().describe('Flows, jobs with children: children not finished yet.'),
+  onChildFailure: z.enum(['fail', 'continue']).nullable().describe('Flows, jobs with children: what a dead or cancelled child does to this job.'),
+  children: z
+    .array(z.object({ id: z.string(), queue: z.string(), name: z.string(), status: StateSchema, failureReason: z.string().nullable() }))
+    .optional()
+    .describe('Flows (GET /jobs/:id of a job with children): its children in flow order (those in queues this key may read).'),
 });
 
 export const JobPageView = z.object({ jobs: z.array(JobView), nextCursor: z.string().nullable() });

@@ -7,7 +7,7 @@
  * Invariant: the lease token never appears in a view (the core's JobRecord does not carry it);
  * the payload appears only when the caller may read payloads.
  */
-import type { AttemptError, JobRecord, StatsRow, WorkerInfo } from '@spindle/core';
+import type { AttemptError, JobRecord, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -44,7 +44,15 @@ export function jobView(job: JobRecord, options: ViewOptions = { includePayload:
     lastFailedAt: iso(job.lastFailedAt),
     resolution: job.resolution ? { note: job.resolution.note, at: job.resolution.at.toISOString() } : null,
     expiresAt: iso(job.expiresAt),
+    parentId: job.parentId,
+    pendingChildren: job.pendingChildren,
+    onChildFailure: job.onChildFailure,
   };
+}
+
+/** A child of a flow job, as `GET /jobs/:id` lists it under `children`. */
+export function childView(job: JobRecord) {
+  return { id: job.id, queue: job.queue, name: job.name, status: job.state, failureReason: job.failureReason };
 }
 
 export type JobViewBody = ReturnType<typeof jobView>;
@@ -72,3 +80,30 @@ export function workerView(w: WorkerInfo) {
 export function minuteView(row: StatsRow) {
   return { minute: row.minute.toISOString(), enqueued: row.enqueued, completed: row.completed, retried: row.retried, dead: row.dead, cancelled: row.cancelled };
 }
+
+/**
+ * A schedule, as `GET /schedules` lists it: times as ISO 8601 UTC (`nextRunAt` null while
+ * paused), the payload only when the caller may read payloads.
+ */
+export function scheduleView(s: Schedule, options: ViewOptions = { includePayload: true }) {
+  return {
+    name: s.name,
+    cron: s.cron,
+    everyMs: s.everyMs,
+    timezone: s.timezone,
+    queue: s.queue,
+    jobName: s.jobName,
+    ...(options.includePayload ? { payload: s.payload } : {}),
+    jobOptions: s.jobOptions as Record<string, unknown>,
+    backfill: s.backfill,
+    paused: s.paused,
+    nextRunAt: iso(s.nextRunAt),
+    lastRunAt: iso(s.lastRunAt),
+    lastJobId: s.lastJobId,
+    version: s.version,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+export type ScheduleViewBody = ReturnType<typeof scheduleView>;

@@ -18,7 +18,7 @@ import type { RouteContext } from '../app.js';
 import { JobListQuery, listParams } from '../http/list-query.js';
 import { ApiProblem } from '../http/problem.js';
 import { EnqueueBatchBody, EnqueueBody, EnqueueResult, JobPageView, JobParams, JobView, PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
-import { jobView } from '../http/views.js';
+import { childView, jobView } from '../http/views.js';
 
 type EnqueueBodyItem = z.infer<typeof EnqueueBody>;
 
@@ -95,7 +95,11 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
       { config: { access: { action: 'read', queue: 'job' } }, schema: { tags: ['jobs'], summary: 'One job: status, progress, result, attempts, errors', params: JobParams, response: { 200: JobView, ...PROBLEM_RESPONSES } } },
       async (request) => {
         const job = await loadJob(client, request.params.id, request.grant, 'read');
-        return jobView(job, { includePayload: request.grant.allows('read-payload', job.queue) });
+        const view = jobView(job, { includePayload: request.grant.allows('read-payload', job.queue) });
+        if (job.pendingChildren === null) return view;
+        // Flows: a job with children lists them (only those in queues this key may read).
+        const children = (await client.getChildren(job.id)).filter((c) => request.grant.allows('read', c.queue));
+        return { ...view, children: children.map(childView) };
       },
     );
 
@@ -104,7 +108,7 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
       { config: { access: { action: 'read', queue: 'query' } }, schema: { tags: ['jobs'], summary: 'Search jobs (newest first by default), cursor paging', querystring: JobListQuery, response: { 200: JobPageView, ...PROBLEM_RESPONSES } } },
       async (request) => {
         const q = request.query;
-        const page = await client.listJobs(listParams(q, { ...(q.queue ? { queue: q.queue } : {}), ...(q.state ? { states: q.state } : {}) }));
+        const page = await client.listJobs(listParams(q, { ...(q.queue ? { queue: q.queue } : {}), ...(q.state ? { states: q.state } : {}), ...(q.parentId ? { parentId: q.parentId } : {}) }));
         return { jobs: page.jobs.map((j) => jobView(j, { includePayload: request.grant.allows('read-payload', j.queue) })), nextCursor: page.nextCursor };
       },
     );

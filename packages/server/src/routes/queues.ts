@@ -1,6 +1,6 @@
 /**
- * Queue routes: every queue with its counts by state, DLQ depth, oldest waiting job and paused
- * flag; one queue; pause and resume.
+ * Queue routes: every queue with its counts by state, DLQ depth, oldest waiting job, paused
+ * flag, limits and hold; one queue; pause and resume; set limits (PUT, replacing them).
  *
  * Invariants:
  * - A queue exists once it has jobs or a pause/resume record; `GET /queues/:queue` of any other
@@ -8,7 +8,7 @@
  * - `oldestQueuedAgeMs` is how long the oldest due job has waited since it became due (database
  *   clock), 0 when none waits.
  */
-import { JOB_STATES, type Client, type JobState } from '@spindle/core';
+import { JOB_STATES, MAX_QUEUE_LIMIT, MAX_RATE_INTERVAL_MS, MIN_RATE_INTERVAL_MS, type Client, type JobState } from '@spindle/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
@@ -22,6 +22,16 @@ const QueueView = z.object({
   counts: z.record(z.string(), z.int()),
   dlqDepth: z.int().describe('Dead jobs not yet resolved.'),
   oldestQueuedAgeMs: z.int(),
+  limits: z.object({
+    concurrency: z.int().nullable().describe('Most jobs running at once across every process; null: no limit.'),
+    rate: z.object({ max: z.int(), intervalMs: z.int() }).nullable().describe('Most jobs started per sliding interval; null: no limit.'),
+  }),
+  heldUntil: z.string().nullable().describe('Claims skip the queue until then (a handler was rate limited); null when not held.'),
+});
+
+const LimitsBody = z.strictObject({
+  concurrency: z.int().min(1).max(MAX_QUEUE_LIMIT).nullable().optional(),
+  rate: z.strictObject({ max: z.int().min(1).max(MAX_QUEUE_LIMIT), intervalMs: z.int().min(MIN_RATE_INTERVAL_MS).max(MAX_RATE_INTERVAL_MS) }).nullable().optional(),
 });
 type QueueViewBody = z.infer<typeof QueueView>;
 
@@ -36,13 +46,22 @@ async function queueViews(client: Client, only?: string): Promise<QueueViewBody[
   ]);
   const depthOf = new Map(depths.map((d) => [d.queue, d.depth]));
   const names = new Set([...queues.map((q) => q.name), ...Object.keys(counts)]);
-  const paused = new Set(queues.filter((q) => q.paused).map((q) => q.name));
+  const info = new Map(queues.map((q) => [q.name, q]));
   const selected = [...names].filter((n) => only === undefined || n === only).sort();
   return Promise.all(
     selected.map(async (name) => {
       const c = counts[name] ?? zeroCounts();
       const age = c.queued > 0 ? await oldestQueuedAgeMs(client, name, now) : 0;
-      return { name, paused: paused.has(name), counts: c, dlqDepth: depthOf.get(name) ?? 0, oldestQueuedAgeMs: age };
+      const q = info.get(name);
+      return {
+        name,
+        paused: q?.paused ?? false,
+        counts: c,
+        dlqDepth: depthOf.get(name) ?? 0,
+        oldestQueuedAgeMs: age,
+        limits: { concurrency: q?.limits?.concurrency ?? null, rate: q?.limits?.rate ?? null },
+        heldUntil: q?.heldUntil ? q.heldUntil.toISOString() : null,
+      };
     }),
   );
 }
@@ -58,6 +77,26 @@ export function queueRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
       if (!view) throw new ApiProblem(404, 'not_found', `No queue ${request.params.queue}.`);
       return view;
     });
+
+    app.put(
+      '/queues/:queue/limits',
+      {
+        config: { access: { action: 'admin', queue: 'param' } },
+        schema: {
+          tags: ['queues'],
+          summary: 'Set a queue\'s limits across every process (replacing them: an omitted limit is removed)',
+          params: QueueParams,
+          body: LimitsBody,
+          response: { 200: z.object({ name: z.string(), limits: QueueView.shape.limits }), ...PROBLEM_RESPONSES },
+        },
+      },
+      async (request) => {
+        const name = request.params.queue;
+        const limits = { concurrency: request.body.concurrency ?? null, rate: request.body.rate ?? null };
+        await client.setQueueLimits(name, limits);
+        return { name, limits };
+      },
+    );
 
     for (const action of ['pause', 'resume'] as const) {
       app.post(
