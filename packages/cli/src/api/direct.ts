@@ -31,7 +31,7 @@ import type {
 } from './types.js';
 import type { ScheduleDetailView, ScheduleRequest, ScheduleView } from './types.js';
 import { childView, jobView, minuteView, workerView } from './views.js';
-import { scheduleView } from './views.js';
+import { queueView, scheduleView } from './views.js';
 
 const LIVE_WORKER_MS = 30_000;
 const POLL_MS = 1000;
@@ -83,16 +83,7 @@ export class DirectApi implements SpindleApi {
           const job = page.jobs[0];
           if (job) oldestQueuedAgeMs = Math.max(0, now.getTime() - job.runAt.getTime());
         }
-        const q = info.get(name);
-        return {
-          name,
-          paused: q?.paused ?? false,
-          counts: c,
-          dlqDepth: depthOf.get(name) ?? 0,
-          oldestQueuedAgeMs,
-          limits: { concurrency: q?.limits?.concurrency ?? null, rate: q?.limits?.rate ?? null },
-          heldUntil: q?.heldUntil ? q.heldUntil.toISOString() : null,
-        };
+        return queueView(name, info.get(name), c, depthOf.get(name) ?? 0, oldestQueuedAgeMs);
       }),
     );
   }

@@ -4,10 +4,10 @@
  * The server's own view functions build them (`@spindle/server/views`: that module alone, without
  * loading the HTTP server): one definition of the wire format.
  */
-import type { JobRecord, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
+import type { JobRecord, JobState, QueueInfo, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
 import { childView as serverChildView, jobView as serverJobView, minuteView as serverMinuteView, workerView as serverWorkerView } from '@spindle/server/views';
-import { scheduleView as serverScheduleView } from '@spindle/server/views';
-import type { ChildView, JobView, MinuteView, ScheduleView, WorkerView } from './types.js';
+import { queueView as serverQueueView, scheduleView as serverScheduleView } from '@spindle/server/views';
+import type { ChildView, JobView, MinuteView, QueueView, ScheduleView, WorkerView } from './types.js';
 
 /** A job with its payload and result (direct access reads everything). */
 export function jobView(job: JobRecord): JobView {
@@ -30,4 +30,9 @@ export function workerView(w: WorkerInfo): WorkerView {
 /** A schedule with its payload (direct access reads everything). */
 export function scheduleView(schedule: Schedule): ScheduleView {
   return serverScheduleView(schedule, { includePayload: true });
+}
+
+/** A queue as GET /queues shows it. */
+export function queueView(name: string, info: QueueInfo | undefined, counts: Record<JobState, number>, dlqDepth: number, oldestQueuedAgeMs: number): QueueView {
+  return serverQueueView(name, info, counts, dlqDepth, oldestQueuedAgeMs);
 }

@@ -7,7 +7,7 @@
  * Invariant: the lease token never appears in a view (the core's JobRecord does not carry it);
  * the payload appears only when the caller may read payloads.
  */
-import type { AttemptError, JobRecord, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
+import type { AttemptError, JobRecord, JobState, QueueInfo, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -62,6 +62,19 @@ function errorView(e: AttemptError) {
 }
 
 /** A worker of the registry (library or HTTP), as `GET /workers` lists it. */
+/** A queue with its counts, DLQ depth, oldest waiting job and settings (`info`: from listQueues, if it has a row). */
+export function queueView(name: string, info: QueueInfo | undefined, counts: Record<JobState, number>, dlqDepth: number, oldestQueuedAgeMs: number) {
+  return {
+    name,
+    paused: info?.paused ?? false,
+    counts,
+    dlqDepth,
+    oldestQueuedAgeMs,
+    limits: { concurrency: info?.limits?.concurrency ?? null, rate: info?.limits?.rate ?? null },
+    heldUntil: iso(info?.heldUntil ?? null),
+  };
+}
+
 export function workerView(w: WorkerInfo) {
   return {
     id: w.id,

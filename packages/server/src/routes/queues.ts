@@ -15,6 +15,7 @@ import type { RouteContext } from '../app.js';
 import { ApiProblem } from '../http/problem.js';
 import { oldestQueuedAgeMs } from '../http/queue-age.js';
 import { PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
+import { queueView } from '../http/views.js';
 
 const QueueView = z.object({
   name: z.string(),
@@ -52,16 +53,7 @@ async function queueViews(client: Client, only?: string): Promise<QueueViewBody[
     selected.map(async (name) => {
       const c = counts[name] ?? zeroCounts();
       const age = c.queued > 0 ? await oldestQueuedAgeMs(client, name, now) : 0;
-      const q = info.get(name);
-      return {
-        name,
-        paused: q?.paused ?? false,
-        counts: c,
-        dlqDepth: depthOf.get(name) ?? 0,
-        oldestQueuedAgeMs: age,
-        limits: { concurrency: q?.limits?.concurrency ?? null, rate: q?.limits?.rate ?? null },
-        heldUntil: q?.heldUntil ? q.heldUntil.toISOString() : null,
-      };
+      return queueView(name, info.get(name), c, depthOf.get(name) ?? 0, age);
     }),
   );
 }
