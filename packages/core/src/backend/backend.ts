@@ -21,7 +21,7 @@
  *
  * The interface is an internal adapter seam: it may be reshaped between minor versions.
  */
-import type { AttemptError, BackoffSpec, JobRecord, JobState } from '../job/types.js';
+import type { JobRecord } from '../job/types.js';
 import type {
   DeleteJobsParams,
   JobActionOutcome,
@@ -31,9 +31,46 @@ import type {
   UpdatePayloadsParams,
 } from './job-actions.js';
 
+export * from './job-writes.js';
+export * from './job-reads.js';
+export * from './events.js';
+import type {
+  BackendCapabilities,
+  CancelJobsParams,
+  CancelOutcome,
+  ClaimedJob,
+  ClaimParams,
+  ExtendLeasesParams,
+  ExtendOutcome,
+  FinalizeParams,
+  InsertJobsParams,
+  InsertOutcome,
+  LeaseOutcome,
+  ProgressParams,
+} from './job-writes.js';
+import type {
+  DlqDepth,
+  DlqGroup,
+  DlqReplayParams,
+  DlqReplayResult,
+  DlqResolveParams,
+  DlqSelectParams,
+  JobFilter,
+  JobPage,
+  LeadershipParams,
+  ListJobsParams,
+  MigrationResult,
+  PromoteResult,
+  PruneParams,
+  QueueInfo,
+  QueueStateCount,
+  RescueParams,
+  RescueResult,
+} from './job-reads.js';
+import type { EventListener } from './events.js';
 export * from './job-actions.js';
 export * from './queue-limits.js';
-import type { ClaimAnswer, HoldQueueParams, QueueLimits, SetQueueLimitsParams } from './queue-limits.js';
+import type { ClaimAnswer, HoldQueueParams, SetQueueLimitsParams } from './queue-limits.js';
 export * from './flows.js';
 import type { InsertFlowParams, InsertFlowResult } from './flows.js';
 
@@ -56,386 +93,6 @@ export * from './store-checks.js';
 import type { ScheduleStore } from './schedules.js';
 
 export * from './schedules.js';
-
-export interface BackendCapabilities {
-  /** Several processes may share the database (SQLite: one file; PostgreSQL: always). */
-  multiProcess: boolean;
-  /** `subscribe` also delivers events committed by other processes. */
-  crossProcessEvents: boolean;
-  /** `insertJobs` accepts `transaction`: the caller's own open transaction/client. */
-  transactionalEnqueue: boolean;
-}
-
-/** A claimed attempt's identity; the fence of every write made for it. */
-export interface LeaseRef {
-  id: string;
-  attempt: number;
-  leaseToken: string;
-}
-
-/** Per-item answer of a fenced batch write. */
-export type LeaseOutcome = 'ok' | 'lease_lost' | 'not_found';
-
-/**
- * Per-job retention stored with the job; `null` fields fall back to the client's defaults.
- * `keepMs`: -1 = keep forever, 0 = remove at the next prune, > 0 = keep that long after finishing.
- * `keepCount`: keep at most this many finished jobs of the queue in that state (newest first).
- */
-export interface JobRetention {
-  completedKeepMs: number | null;
-  completedKeepCount: number | null;
-  deadKeepMs: number | null;
-  deadKeepCount: number | null;
-}
-
-/** Client-wide retention defaults, applied when a job's own rule is null. null = keep forever. */
-export interface RetentionDefaults {
-  completedMs: number | null;
-  cancelledMs: number | null;
-  deadMs: number | null;
-}
-
-export interface JobInsert {
-  id: string;
-  queue: string;
-  name: string;
-  /** The payload, already serialized to JSON text by the core (validated and size-checked). */
-  payload: string;
-  priority: number;
-  maxRetries: number;
-  /** At most one of `delayMs` / `runAt` is set. Neither, or a time not in the future → `queued`. */
-  delayMs: number | null;
-  runAt: Date | null;
-  uniqueKey: string | null;
-  timeoutMs: number | null;
-  backoff: BackoffSpec | null;
-  retention: JobRetention;
-}
-
-export interface InsertJobsParams {
-  jobs: JobInsert[];
-  /**
-   * Only for backends with `transactionalEnqueue`: the caller's client inside an open
-   * transaction. The jobs then exist if and only if that transaction commits.
-   */
-  transaction?: unknown;
-  /**
-   * Direct dispatch: an idle worker in this process takes new jobs as they are inserted, saving
-   * the claim round trip (the embedded latency path). For each entry, up to `limit` of the jobs
-   * inserted by this call into `queue` that are due now (not delayed), in input order, are
-   * inserted already claimed — `state = 'running'`, `attempt = 1`, a fresh lease for `workerId`
-   * of `leaseMs` — provided the queue is not paused. Never used with `transaction`.
-   */
-  dispatch?: DispatchRequest[];
-  now?: Date;
-}
-
-export interface DispatchRequest {
-  queue: string;
-  workerId: string;
-  leaseMs: number;
-  /** 1..1000 */
-  limit: number;
-}
-
-/**
- * `inserted: false` means a duplicate: `id` matched an existing job (in any state), or
- * `uniqueKey` matched a job of the same queue that is not in a terminal state. `id` and `state`
- * are then the existing job's. Nothing about the existing job changes.
- */
-export interface InsertOutcome {
-  id: string;
-  inserted: boolean;
-  state: JobState;
-  /** Set when the job was inserted already claimed (`dispatch`); `state` is then `running`. */
-  claimed?: ClaimedJob;
-}
-
-export interface ClaimParams {
-  queue: string;
-  workerId: string;
-  /** Claim at most this many jobs. */
-  limit: number;
-  leaseMs: number;
-  now?: Date;
-}
-
-/**
- * A claimed job: state is now `running`, `attempt` was incremented, a fresh random
- * `leaseToken` (>= 128 bits) was issued, and `leaseExpiresAt = now + leaseMs`.
- * Claims take `queued` jobs of a non-paused queue in (priority, runAt, insertion) order.
- */
-export interface ClaimedJob extends LeaseRef {
-  queue: string;
-  name: string;
-  payload: unknown;
-  priority: number;
-  maxRetries: number;
-  leaseExpiresAt: Date;
-  timeoutMs: number | null;
-  backoff: BackoffSpec | null;
-  round: number;
-  progress: unknown;
-  createdAt: Date;
-  runAt: Date;
-}
-
-export interface ExtendLeasesParams {
-  leases: LeaseRef[];
-  leaseMs: number;
-  now?: Date;
-}
-
-/** `cancelRequested`: someone asked to cancel this running job; the worker should abort it. */
-export interface ExtendOutcome {
-  outcome: LeaseOutcome;
-  cancelRequested: boolean;
-}
-
-export interface ProgressParams {
-  /** `progress` is JSON text. */
-  items: Array<LeaseRef & { progress: string }>;
-  now?: Date;
-}
-
-/**
- * What to do with a running attempt:
- * - `complete`: → completed, `result` (JSON text or null) stored.
- * - `retry`: error appended; → `retrying` with `runAt = now + delayMs` (→ `queued` if delayMs <= 0).
- * - `dead`: error appended; → dead (the DLQ) with `failureReason = reason`.
- * - `snooze`: → `scheduled` at `now + delayMs`; the attempt is given back (`attempt - 1`).
- * - `cancel`: → cancelled (the handler stopped after a cancel request); error appended if given.
- * - `release`: → `queued` at once; the attempt is given back (graceful shutdown).
- */
-export type FinalizeAction =
-  | { kind: 'complete'; result: string | null }
-  | { kind: 'retry'; error: AttemptError; delayMs: number }
-  | { kind: 'dead'; error: AttemptError; reason: string }
-  | { kind: 'snooze'; delayMs: number }
-  | { kind: 'cancel'; error: AttemptError | null }
-  | { kind: 'release' };
-
-export type FinalizeItem = LeaseRef & FinalizeAction;
-
-export interface FinalizeParams {
-  items: FinalizeItem[];
-  retention: RetentionDefaults;
-  now?: Date;
-}
-
-/**
- * - `cancelled`: it was scheduled/queued/retrying/waiting and is now cancelled.
- * - `cancel_requested`: it is running; its worker is asked to stop (flag + event). The job
- *   becomes `cancelled` when the worker acknowledges, or when the rescuer finds its lease expired.
- * - `already_final`: it was completed/dead/cancelled; nothing changed.
- */
-export type CancelOutcome = 'cancelled' | 'cancel_requested' | 'not_found' | 'already_final';
-
-export interface CancelJobsParams {
-  ids: string[];
-  retention: RetentionDefaults;
-  now?: Date;
-}
-
-export interface PromoteResult {
-  /** Number of scheduled/retrying jobs whose runAt was due and that are now queued. */
-  promoted: number;
-  queues: string[];
-}
-
-/**
- * Jobs whose lease expired while `running`. Each counts as a spent attempt with an error of kind
- * `lease_expired`: back to `queued` when attempts remain, to `dead` when not, and to `cancelled`
- * when a cancel had been requested.
- */
-export interface RescueResult {
-  requeued: string[];
-  dead: string[];
-  cancelled: string[];
-}
-
-export interface RescueParams {
-  limit: number;
-  retention: RetentionDefaults;
-  now?: Date;
-}
-
-export interface PruneParams {
-  /** Delete at most this many rows per call. */
-  limit: number;
-  now?: Date;
-}
-
-export interface LeadershipParams {
-  /** Unique per process (and per client within it). */
-  holderId: string;
-  /** How long leadership lasts without renewal (ignored by lock-based implementations). */
-  ttlMs: number;
-  now?: Date;
-}
-
-/** Filters shared by job listing and the DLQ operations. All given conditions must hold. */
-export interface JobFilter {
-  queue?: string;
-  states?: JobState[];
-  name?: string;
-  ids?: string[];
-  createdAfter?: Date;
-  createdBefore?: Date;
-  /** Case-insensitive substring of the payload's JSON text. */
-  payloadContains?: string;
-  /** Case-insensitive substring of the failure reason or of any attempt error's message. */
-  errorContains?: string;
-  /** Dead jobs only: true = resolved by an operator, false = not yet. */
-  resolved?: boolean;
-  /** Dead jobs only: failed at or after / before. */
-  failedAfter?: Date;
-  failedBefore?: Date;
-  /** Flows: the children of this job. */
-  parentId?: string;
-}
-
-export interface ListJobsParams {
-  filter?: JobFilter;
-  /** 1..1000 */
-  limit: number;
-  /** Opaque cursor from a previous page's `nextCursor`. */
-  cursor?: string | null;
-  /** By insertion order; default `newest`. */
-  order?: 'newest' | 'oldest';
-}
-
-export interface JobPage {
-  jobs: JobRecord[];
-  /** null when there are no more jobs. */
-  nextCursor: string | null;
-}
-
-export interface QueueStateCount {
-  queue: string;
-  state: JobState;
-  count: number;
-}
-
-export interface QueueInfo {
-  name: string;
-  paused: boolean;
-  /** Limits across processes (queue-limits.ts); absent or null fields: none. */
-  limits?: QueueLimits;
-  /** Claims skip the queue until then (a handler's RateLimitedError); null when not held. */
-  heldUntil?: Date | null;
-}
-
-export interface DlqDepth {
-  queue: string;
-  /** Dead jobs not yet resolved by an operator. */
-  depth: number;
-}
-
-/** Dead jobs grouped by failure reason: the "what broke" view of a DLQ. */
-export interface DlqGroup {
-  queue: string;
-  reason: string;
-  count: number;
-  firstFailedAt: Date;
-  lastFailedAt: Date;
-  sampleJobId: string;
-}
-
-/**
- * Replays dead jobs: each goes back to `queued` (runAt = now), `attempt = 0`, `round + 1`,
- * failure fields and resolution cleared, error history kept. A compare-and-set on
- * `state = 'dead'`: two concurrent replays move each job once. When `ids` is given the filter
- * is ignored. `payload` (JSON text) replaces the payload and is only allowed with one id.
- * A job whose `uniqueKey` is held by a live job of the target queue is skipped.
- */
-export interface DlqReplayParams {
-  ids?: string[];
-  filter?: JobFilter;
-  limit: number;
-  toQueue?: string;
-  payload?: string;
-  now?: Date;
-}
-
-export interface DlqReplayResult {
-  replayed: string[];
-  skipped: Array<{ id: string; reason: 'unique_conflict' }>;
-}
-
-export interface DlqSelectParams {
-  ids?: string[];
-  filter?: JobFilter;
-  limit: number;
-}
-
-export interface DlqResolveParams extends DlqSelectParams {
-  note: string;
-  now?: Date;
-}
-
-export interface MigrationResult {
-  /** Names of the migrations this call applied (empty when already current). */
-  applied: string[];
-  version: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Events
-
-export type JobEventType =
-  | 'added'
-  | 'started'
-  | 'progress'
-  | 'completed'
-  | 'retrying'
-  | 'dead'
-  | 'cancelled'
-  | 'cancel_requested'
-  | 'snoozed'
-  | 'released'
-  | 'promoted'
-  | 'replayed'
-  | 'rescued'
-  | 'retried'
-  | 'removed'
-  | 'updated';
-
-/**
- * A state change, published by the backend after the change commits.
- * `state` is the job's state after the change (`removed`: the state it had when deleted).
- * `data` carries, when small (JSON <= 1 KiB):
- * the result (`completed`), the progress (`progress`), or `{ message, kind }` of the attempt
- * error (`retrying`, `dead`, `rescued`).
- */
-export interface JobEvent {
-  type: JobEventType;
-  jobId: string;
-  queue: string;
-  name: string;
-  state: JobState;
-  attempt: number;
-  /** Epoch ms. */
-  at: number;
-  data?: unknown;
-}
-
-export interface QueueEvent {
-  /** `limits_changed`: limits set or cleared, or a hold ended (queue-limits.ts). */
-  type: 'paused' | 'resumed' | 'limits_changed';
-  queue: string;
-  at: number;
-}
-
-export type SpindleEvent = JobEvent | QueueEvent;
-
-/**
- * Events are notifications, not records: delivery is at-most-once and best effort (a process
- * disconnected from PostgreSQL misses NOTIFYs). The job's stored state is the truth; polling is
- * the correctness path and events only cut latency. Each event reaches each subscribed process
- * once, in commit order per source process.
- */
-export type EventListener = (events: SpindleEvent[]) => void;
 
 // ---------------------------------------------------------------------------------------------
 
