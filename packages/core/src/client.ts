@@ -355,6 +355,14 @@ export class Client {
     return this.run((b) => b.listJobs(checked));
   }
 
+  /** When the queue's longest-waiting `queued` job became due (null: none waits). */
+  async oldestQueuedAt(queue: string): Promise<Date | null> {
+    const issues = new Issues();
+    checkIdentifier(issues, 'queue', queue);
+    issues.throwIfAny();
+    return this.run((b) => b.oldestQueuedAt(queue));
+  }
+
   /** Jobs per queue and state: `{ emails: { queued: 3, running: 1, ... } }` (every state present). */
   async counts(params: { queue?: string } = {}): Promise<Record<string, Record<JobState, number>>> {
     const queue = checkQueueParams(params, 'counts');

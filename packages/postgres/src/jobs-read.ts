@@ -149,3 +149,22 @@ export async function listQueues(ctx: Ctx): Promise<QueueInfo[]> {
     heldUntil: (r.held_until as Date | null) ?? null,
   }));
 }
+
+/** Each priority with queued jobs (a loose scan of the claim index), then its earliest run_at. */
+export async function oldestQueuedAt(ctx: Ctx, queue: string): Promise<Date | null> {
+  const { jobs } = ctx.names;
+  const rows = await ctx.db.query('oldestQueuedAt', {
+    name: ctx.names.statement('oldest_queued'),
+    text: `WITH RECURSIVE p(priority) AS (
+        (SELECT priority FROM ${jobs} WHERE queue = $1 AND state = 'queued' ORDER BY priority LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.priority FROM ${jobs} j WHERE j.queue = $1 AND j.state = 'queued' AND j.priority > p.priority
+                ORDER BY j.priority LIMIT 1)
+        FROM p WHERE p.priority IS NOT NULL)
+      SELECT min((SELECT j.run_at FROM ${jobs} j WHERE j.queue = $1 AND j.state = 'queued' AND j.priority = p.priority
+                  ORDER BY j.run_at LIMIT 1)) AS at
+      FROM p WHERE p.priority IS NOT NULL`,
+    values: [queue],
+  });
+  return (rows[0]?.at as Date | null | undefined) ?? null;
+}

@@ -246,6 +246,9 @@ export class PostgresBackend implements Backend {
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]> {
     return read.countJobs(this.ctx, params);
   }
+  oldestQueuedAt(queue: string): Promise<Date | null> {
+    return read.oldestQueuedAt(this.ctx, queue);
+  }
 
   setQueueLimits(params: SetQueueLimitsParams): Promise<void> {
     return setQueueLimits(this.ctx, params);

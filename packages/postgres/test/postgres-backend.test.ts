@@ -754,6 +754,7 @@ describe('indexes and plans', () => {
         ['countJobs()', () => backend.countJobs(), ALL],
         ['countJobs({ queue })', () => backend.countJobs({ queue: 'q3' }), ALL],
         ['listQueues()', () => backend.listQueues(), ['jobs_claim_idx', 'jobs_completed_idx', 'jobs_dead_idx', 'jobs_cancelled_idx']],
+        ['oldestQueuedAt(queue)', () => backend.oldestQueuedAt('q3'), ['jobs_claim_idx']],
         ['dlqDepth()', () => backend.dlqDepth(), DEAD],
         ['dlqDepth({ queue })', () => backend.dlqDepth({ queue: 'q3' }), DEAD],
         ['dlqGroups()', () => backend.dlqGroups(), DEAD],

@@ -107,3 +107,19 @@ export function setQueuePaused(store: Store, queue: string, paused: boolean): vo
     events.push({ type: paused ? 'paused' : 'resumed', queue, at: now });
   });
 }
+
+/** Each priority with queued jobs (a loose scan of the claim index), then its earliest run_at. */
+const OLDEST_QUEUED = `WITH RECURSIVE p(priority) AS (
+    SELECT (SELECT priority FROM spindle_jobs WHERE queue = @queue AND state = 'queued' ORDER BY priority LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.priority FROM spindle_jobs j WHERE j.queue = @queue AND j.state = 'queued' AND j.priority > p.priority
+            ORDER BY j.priority LIMIT 1)
+    FROM p WHERE p.priority IS NOT NULL)
+  SELECT min((SELECT j.run_at FROM spindle_jobs j WHERE j.queue = @queue AND j.state = 'queued' AND j.priority = p.priority
+              ORDER BY j.run_at LIMIT 1)) AS at
+  FROM p WHERE p.priority IS NOT NULL`;
+
+export function oldestQueuedAt(store: Store, queue: string): Date | null {
+  const row = store.conn.stmt(OLDEST_QUEUED).get({ queue }) as { at: number | null };
+  return row.at === null ? null : new Date(row.at);
+}

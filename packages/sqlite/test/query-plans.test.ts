@@ -48,6 +48,7 @@ for (const analyzed of [false, true]) {
         () => backend.listJobs({ filter: { states: ['dead'], queue: 'a' }, limit: 10 }),
         () => backend.listJobs({ filter: { resolved: false, failedAfter: new Date(0) }, limit: 10, order: 'oldest' }),
         () => backend.listQueues(),
+        () => backend.oldestQueuedAt('a'),
       ]) {
         const planned = await plans(action);
         assert.ok(planned.length > 0);

@@ -79,9 +79,8 @@ export class DirectApi implements SpindleApi {
         const c = counts[name] ?? zeroCounts();
         let oldestQueuedAgeMs = 0;
         if (c.queued > 0) {
-          const page = await this.client.listJobs({ filter: { queue: name, states: ['queued'] }, order: 'oldest', limit: 1 });
-          const job = page.jobs[0];
-          if (job) oldestQueuedAgeMs = Math.max(0, now.getTime() - job.runAt.getTime());
+          const at = await this.client.oldestQueuedAt(name);
+          if (at) oldestQueuedAgeMs = Math.max(0, now.getTime() - at.getTime());
         }
         return queueView(name, info.get(name), c, depthOf.get(name) ?? 0, oldestQueuedAgeMs);
       }),

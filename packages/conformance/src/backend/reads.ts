@@ -162,6 +162,24 @@ export function readTests(suite: Suite): void {
       assert.deepStrictEqual(await backend.countJobs({ queue: 'empty' }), []);
     });
 
+    suite.test('oldestQueuedAt: the earliest runAt among queued jobs, whatever their insertion order and priority', async ({ backend, at }) => {
+      assert.equal(await backend.oldestQueuedAt(QUEUE), null);
+      await insertOne(backend, { delayMs: 60_000 }, at(0)); // inserted first, due last
+      await insertOne(backend, {}, at(10_000));
+      await insertOne(backend, { priority: 100 }, at(20_000));
+      await insertOne(backend, { queue: 'elsewhere' }, at(1_000));
+      await backend.promoteDueJobs({ limit: 10, now: at(60_000) });
+      assert.equal((await backend.oldestQueuedAt(QUEUE))?.getTime(), at(10_000).getTime());
+      const [urgent] = await backend.claimJobs({ queue: QUEUE, workerId: 'w', limit: 1, leaseMs: 30_000, now: at(61_000) });
+      assert.equal(urgent?.priority, 100);
+      assert.equal((await backend.oldestQueuedAt(QUEUE))?.getTime(), at(10_000).getTime());
+      await backend.claimJobs({ queue: QUEUE, workerId: 'w', limit: 1, leaseMs: 30_000, now: at(62_000) });
+      assert.equal((await backend.oldestQueuedAt(QUEUE))?.getTime(), at(60_000).getTime(), 'the promoted job waits since it became due');
+      await backend.claimJobs({ queue: QUEUE, workerId: 'w', limit: 1, leaseMs: 30_000, now: at(63_000) });
+      assert.equal(await backend.oldestQueuedAt(QUEUE), null);
+      assert.equal((await backend.oldestQueuedAt('elsewhere'))?.getTime(), at(1_000).getTime());
+    });
+
     suite.test('lists every queue that has jobs or a setting, with its paused flag', async ({ backend, at }) => {
       assert.deepStrictEqual(await backend.listQueues(), []);
       await insertOne(backend, { queue: 'with-jobs' }, at(0));

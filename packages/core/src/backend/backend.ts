@@ -142,6 +142,11 @@ export interface Backend extends ScheduleStore {
   getChildren(parentId: string): Promise<JobRecord[]>;
   listJobs(params: ListJobsParams): Promise<JobPage>;
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]>;
+  /**
+   * The earliest `runAt` among the queue's `queued` jobs (when the longest-waiting one became
+   * due), or null: by a loose scan over its priorities of the claim index, O(priorities × log n).
+   */
+  oldestQueuedAt(queue: string): Promise<Date | null>;
 
   /** Paused queues keep accepting jobs; claims skip them. */
   pauseQueue(queue: string): Promise<void>;

@@ -1,8 +1,11 @@
-/** How long a queue's oldest due job has waited (ms, database clock), 0 when none waits. */
+/**
+ * How long a queue's longest-waiting due job has waited (ms, database clock), 0 when none
+ * waits: from the earliest `runAt` among its queued jobs (a job promoted from a delay or a
+ * retry waits since it became due, not since it was inserted).
+ */
 import type { Client } from '@spindle/core';
 
 export async function oldestQueuedAgeMs(client: Client, queue: string, now: Date): Promise<number> {
-  const page = await client.listJobs({ filter: { queue, states: ['queued'] }, order: 'oldest', limit: 1 });
-  const job = page.jobs[0];
-  return job ? Math.max(0, now.getTime() - job.runAt.getTime()) : 0;
+  const at = await client.oldestQueuedAt(queue);
+  return at ? Math.max(0, now.getTime() - at.getTime()) : 0;
 }
