@@ -66,6 +66,27 @@ describe('capacity simulator', () => {
     assert.equal(byName(result, 'video').lastFinishMs, 100_000);
   });
 
+  it('priority classes inside a queue: the urgent class keeps moving while the rest queues up', () => {
+    const result = run({
+      queues: [{
+        name: 'uploads',
+        initial: [{ count: 50, priority: 'low' }],
+        arrivals: [{ perSecond: 1, forSeconds: 300, priority: 'high' }, { perSecond: 3, forSeconds: 300 }],
+        service: 'fixed:1s',
+      }],
+      workers: [{ count: 2, concurrency: 1, queues: 'uploads' }],
+      untilSeconds: 300,
+    });
+    const classes = byName(result, 'uploads').byPriority!;
+    assert.deepEqual(classes.map((c) => c.priority), [250, 500, 750]);
+    const [high, normal, low] = classes;
+    assert.ok(high!.waitMs!.p99 < 5000, `high p99 ${high!.waitMs!.p99} ms`);
+    assert.ok(normal!.waitMs!.p50 > 10 * high!.waitMs!.p99, 'normal waits far longer than high');
+    // At 0 s the low jobs are all there is: each worker takes one; after that, with 4 jobs/s
+    // arriving for 2 jobs/s of capacity, low never runs again.
+    assert.equal(low!.completed, 2);
+  });
+
   it('is deterministic for a seed, and the seed matters', () => {
     const spec: SimulationSpec = {
       queues: [{ name: 'q', arrivals: { perSecond: 50, forSeconds: 60 }, service: 'lognormal:50ms,0.8' }],

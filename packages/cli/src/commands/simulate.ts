@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { PRIORITY_LEVELS } from '@spindle/core';
 import { Context } from '../context.js';
 import { usageError } from '../errors.js';
 import { simulate, type SimulationResult } from '../simulate/engine.js';
@@ -44,21 +45,23 @@ function formatSimDuration(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
+const LEVEL_NAMES = new Map<number, string>(Object.entries(PRIORITY_LEVELS).map(([name, value]) => [value, name]));
+const priorityName = (p: number) => LEVEL_NAMES.get(p) ?? String(p);
+
+type Wait = SimulationResult['queues'][number]['waitMs'];
+
+function row(name: string, arrived: number, done: number, left: number, share: string, wait: Wait, lastDone: number | null): string[] {
+  const d = (ms: number | undefined) => (ms === undefined ? '-' : formatSimDuration(ms));
+  return [name, String(arrived), String(done), String(left), share, d(wait?.p50), d(wait?.p95), d(wait?.p99), d(wait?.max), lastDone === null ? '-' : formatSimDuration(lastDone)];
+}
+
 function render(out: Output, label: string, result: SimulationResult): void {
   out.line(out.color.bold(label));
   out.table(
     ['queue', 'arrived', 'done', 'left', 'share', 'wait p50', 'p95', 'p99', 'max', 'last done'],
-    result.queues.map((q) => [
-      q.name,
-      String(q.arrived),
-      String(q.completed),
-      String(q.unfinished),
-      `${(q.share * 100).toFixed(1)} %`,
-      q.waitMs ? formatSimDuration(q.waitMs.p50) : '-',
-      q.waitMs ? formatSimDuration(q.waitMs.p95) : '-',
-      q.waitMs ? formatSimDuration(q.waitMs.p99) : '-',
-      q.waitMs ? formatSimDuration(q.waitMs.max) : '-',
-      q.lastFinishMs === null ? '-' : formatSimDuration(q.lastFinishMs),
+    result.queues.flatMap((q) => [
+      row(q.name, q.arrived, q.completed, q.unfinished, `${(q.share * 100).toFixed(1)} %`, q.waitMs, q.lastFinishMs),
+      ...(q.byPriority ?? []).map((c) => row(`  priority ${priorityName(c.priority)}`, c.arrived, c.completed, c.arrived - c.completed, '', c.waitMs, null)),
     ]),
   );
   out.line(`${result.drained ? 'drained after' : 'stopped at'} ${formatSimDuration(result.endMs)}; ${result.completed} jobs done; utilisation ${(result.utilization * 100).toFixed(1)} %`);
@@ -77,6 +80,8 @@ export function registerSimulate(program: Command): void {
 Spec (durations like 250ms, 1.5s, 2m):
   queues:  [{ "name": "uploads", "initial": 100, "arrivals": { "perSecond": 2, "forSeconds": 600 },
               "service": "fixed:60s" | "exp:200ms" | "uniform:1s-3s" | "lognormal:500ms,0.6" }]
+           initial and arrivals may also be lists of priority classes:
+             "arrivals": [{ "perSecond": 1, "forSeconds": 600, "priority": "high" }, { "perSecond": 3, … }]
   workers: [{ "count": 5, "concurrency": 1,
               "queues": "uploads" | ["high", "low"] | { "weighted": { "high": 6, "low": 1 } } }]
 

@@ -4,18 +4,32 @@
  * spellings as `client.worker()`), and its validation. Bad input is a core ValidationError naming
  * the part (the CLI turns it into exit code 2).
  *
+ * A queue's jobs may come in priority classes (`priority`: 0..1000 or critical/high/normal/low,
+ * lower first, as on `add`): each class its own initial jobs and arrival rate; inside a queue
+ * jobs start by priority, then arrival.
+ *
  * Durations are written as in the CLI: `250ms`, `1.5s`, `2m`, `1h`. Service times:
  *   `fixed:60s`, `exp:200ms` (exponential, that mean), `uniform:1s-3s`, `lognormal:500ms,0.6`
  *   (median, sigma of the underlying normal).
  */
-import { checkIdentifier, Issues, parseServedQueues, ValidationError, type ServedQueues, type WorkerQueues } from '@spindle/core';
+import { checkIdentifier, Issues, parseServedQueues, PRIORITY_LEVELS, ValidationError, type ServedQueues, type WorkerQueues } from '@spindle/core';
+
+export type PrioritySpec = number | 'critical' | 'high' | 'normal' | 'low';
+
+/** Jobs arriving per second (Poisson by default) for `forSeconds`, from `startSeconds`. */
+export interface ArrivalSpec {
+  perSecond: number;
+  forSeconds: number;
+  startSeconds?: number;
+  pattern?: 'poisson' | 'even';
+  priority?: PrioritySpec;
+}
 
 export interface QueueSpec {
   name: string;
-  /** Jobs waiting at time 0. */
-  initial?: number;
-  /** Jobs arriving per second (Poisson by default) for `forSeconds`, from `startSeconds`. */
-  arrivals?: { perSecond: number; forSeconds: number; startSeconds?: number; pattern?: 'poisson' | 'even' };
+  /** Jobs waiting at time 0 (normal priority), or per priority class. */
+  initial?: number | Array<{ count: number; priority?: PrioritySpec }>;
+  arrivals?: ArrivalSpec | ArrivalSpec[];
   service: string;
 }
 
@@ -45,8 +59,8 @@ export type ServiceTime =
 
 export interface CheckedQueue {
   name: string;
-  initial: number;
-  arrivals: { perSecond: number; forMs: number; startMs: number; pattern: 'poisson' | 'even' } | null;
+  initial: Array<{ count: number; priority: number }>;
+  arrivals: Array<{ perSecond: number; forMs: number; startMs: number; pattern: 'poisson' | 'even'; priority: number }>;
   service: ServiceTime;
 }
 
@@ -97,6 +111,15 @@ function isCount(value: unknown, max: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 }
 
+/** A priority as `add` takes it, or null if it is not one. */
+function priorityOf(value: unknown): number | null {
+  if (value === undefined) return PRIORITY_LEVELS.normal;
+  if (typeof value === 'string' && Object.hasOwn(PRIORITY_LEVELS, value)) return PRIORITY_LEVELS[value as keyof typeof PRIORITY_LEVELS];
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 1000 ? value : null;
+}
+
+const PRIORITY_HINT = 'must be 0..1000 or critical, high, normal, low';
+
 function isRate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= 1_000_000;
 }
@@ -113,25 +136,40 @@ export function checkSpec(spec: unknown): CheckedSpec {
     const path = `queues[${i}]`;
     if (checkIdentifier(issues, `${path}.name`, q?.name) && names.has(q.name)) issues.add(`${path}.name`, `"${q.name}" appears twice`);
     names.add(q?.name);
-    const initial = q?.initial ?? 0;
-    if (!isCount(initial, MAX_JOBS)) issues.add(`${path}.initial`, `must be an integer from 0 to ${MAX_JOBS}`);
+    const initial: CheckedQueue['initial'] = [];
+    const classes = typeof q?.initial === 'number' || q?.initial === undefined ? [{ count: q?.initial ?? 0 }] : q.initial;
+    if (!Array.isArray(classes)) issues.add(`${path}.initial`, 'must be a number of jobs or an array of { count, priority }');
+    else {
+      classes.forEach((c, k) => {
+        const where = typeof q?.initial === 'number' || q?.initial === undefined ? `${path}.initial` : `${path}.initial[${k}]`;
+        const priority = priorityOf((c as { priority?: unknown }).priority);
+        if (!isCount(c?.count, MAX_JOBS)) issues.add(where, `must be an integer from 0 to ${MAX_JOBS}`);
+        else if (priority === null) issues.add(`${where}.priority`, PRIORITY_HINT);
+        else {
+          initial.push({ count: c.count, priority });
+          expectedJobs += c.count;
+        }
+      });
+    }
     const service = parseServiceTime(q?.service);
     if (service === null) issues.add(`${path}.service`, 'must be fixed:<duration>, exp:<mean>, uniform:<min>-<max> or lognormal:<median>,<sigma> (durations like 250ms, 1.5s, 2m)');
-    let arrivals: CheckedQueue['arrivals'] = null;
-    if (q?.arrivals !== undefined) {
-      const a = q.arrivals;
+    const arrivals: CheckedQueue['arrivals'] = [];
+    const streams = q?.arrivals === undefined ? [] : Array.isArray(q.arrivals) ? q.arrivals : [q.arrivals];
+    streams.forEach((a, k) => {
+      const where = Array.isArray(q?.arrivals) ? `${path}.arrivals[${k}]` : `${path}.arrivals`;
       const pattern = a?.pattern ?? 'poisson';
-      if (!isRate(a?.perSecond)) issues.add(`${path}.arrivals.perSecond`, 'must be a rate > 0 (jobs per second)');
-      else if (typeof a.forSeconds !== 'number' || !(a.forSeconds > 0) || a.forSeconds > THIRTY_DAYS_MS / 1000) issues.add(`${path}.arrivals.forSeconds`, 'must be a number of seconds > 0 (at most 30 days)');
-      else if (a.startSeconds !== undefined && (typeof a.startSeconds !== 'number' || !(a.startSeconds >= 0))) issues.add(`${path}.arrivals.startSeconds`, 'must be a number of seconds ≥ 0');
-      else if (pattern !== 'poisson' && pattern !== 'even') issues.add(`${path}.arrivals.pattern`, 'must be poisson or even');
+      const priority = priorityOf(a?.priority);
+      if (!isRate(a?.perSecond)) issues.add(`${where}.perSecond`, 'must be a rate > 0 (jobs per second)');
+      else if (typeof a.forSeconds !== 'number' || !(a.forSeconds > 0) || a.forSeconds > THIRTY_DAYS_MS / 1000) issues.add(`${where}.forSeconds`, 'must be a number of seconds > 0 (at most 30 days)');
+      else if (a.startSeconds !== undefined && (typeof a.startSeconds !== 'number' || !(a.startSeconds >= 0))) issues.add(`${where}.startSeconds`, 'must be a number of seconds ≥ 0');
+      else if (pattern !== 'poisson' && pattern !== 'even') issues.add(`${where}.pattern`, 'must be poisson or even');
+      else if (priority === null) issues.add(`${where}.priority`, PRIORITY_HINT);
       else {
-        arrivals = { perSecond: a.perSecond, forMs: a.forSeconds * 1000, startMs: (a.startSeconds ?? 0) * 1000, pattern };
+        arrivals.push({ perSecond: a.perSecond, forMs: a.forSeconds * 1000, startMs: (a.startSeconds ?? 0) * 1000, pattern, priority });
         expectedJobs += a.perSecond * a.forSeconds;
       }
-    }
-    if (isCount(initial, MAX_JOBS)) expectedJobs += initial;
-    if (service !== null && typeof q?.name === 'string') queues.push({ name: q.name, initial: isCount(initial, MAX_JOBS) ? initial : 0, arrivals, service });
+    });
+    if (service !== null && typeof q?.name === 'string') queues.push({ name: q.name, initial, arrivals, service });
   });
   if (expectedJobs > MAX_JOBS) issues.add('queues', `would simulate about ${Math.round(expectedJobs)} jobs; at most ${MAX_JOBS}`);
   const pools: CheckedSpec['pools'] = [];
