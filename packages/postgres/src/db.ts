@@ -184,12 +184,16 @@ export class Db {
     }
   }
 
-  /** Runs `fn` inside BEGIN … COMMIT on one pooled client; ROLLBACK on any error. */
-  async transaction<T>(operation: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` inside BEGIN … COMMIT on one pooled client; ROLLBACK on any error. `relaxed`: on
+   * the relaxed pool (the commit does not wait for the WAL flush), for writes whose loss the
+   * design tolerates (a limited claim).
+   */
+  async transaction<T>(operation: string, fn: (client: pg.PoolClient) => Promise<T>, options: { relaxed?: boolean } = {}): Promise<T> {
     this.assertOpen();
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (options.relaxed ? this.relaxedPool : this.pool).connect();
     } catch (err) {
       throw toBackendError(operation, err);
     }

@@ -10,6 +10,9 @@
  *   the claims of that queue only), then — in later statements, whose READ COMMITTED snapshots
  *   see every claim that held the lock before — counts the queue's running jobs and its rate
  *   records, claims at most what is left, and records the claim for the rate window.
+ * - Like every claim, a limited claim commits without waiting for the WAL flush (ADR 0007): lost
+ *   in a crash, its jobs stay queued and its rate record is gone, which only lets the window
+ *   admit them again.
  * - The cache only chooses which path to try first: a stale "unlimited" answer costs a claim
  *   that takes nothing (then the settings are read again); a stale "limited" answer takes the
  *   limited path, which reads the settings under the lock. Entries live one second.
@@ -124,7 +127,7 @@ export async function claimLimited(ctx: Ctx, params: ClaimParams, runClaim: Clai
       await client.query(`INSERT INTO ${rateLog} (queue, at, n) VALUES ($1, to_timestamp($2::float8 / 1000), $3)`, [queue, s.now, jobs.length]);
     }
     return limited && jobs.length === allowed ? limitedAnswer(jobs, limited) : jobs;
-  });
+  }, { relaxed: true });
 }
 
 function limitsEventSql(ctx: Ctx, write: string): string {
