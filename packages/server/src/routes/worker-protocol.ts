@@ -14,7 +14,7 @@
  *   backoff and cancel rules as an in-process worker.
  * - A long-poll ends early when its request is closed or the server stops.
  */
-import { failureAction, type ClaimedJob, type FinalizeAction, type LeaseRef } from '@spindle/core';
+import { failureAction, type ClaimedJob, type ClaimLimited, type FinalizeAction, type LeaseRef } from '@spindle/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
@@ -82,6 +82,11 @@ function fenceOutcome(outcome: string | undefined, id: string): void {
   throw new ApiProblem(409, 'lease_lost', `The lease on job ${id} is no longer yours (stale attempt or token, or the job moved on).`);
 }
 
+/** A claim's limit for the wire (whole milliseconds). */
+function roundedLimit(limited: ClaimLimited): { reason: ClaimLimited['reason']; retryAfterMs?: number } {
+  return limited.retryAfterMs === undefined ? { reason: limited.reason } : { reason: limited.reason, retryAfterMs: Math.ceil(limited.retryAfterMs) };
+}
+
 export function workerProtocolRoutes({ client, options, waiter, httpWorkers }: RouteContext): FastifyPluginAsyncZod {
   return async (app) => {
     app.post(
@@ -93,7 +98,16 @@ export function workerProtocolRoutes({ client, options, waiter, httpWorkers }: R
           summary: 'Claim jobs (long-poll up to 20 s)',
           params: QueueParams,
           body: ClaimBody,
-          response: { 200: z.object({ jobs: z.array(ClaimedView) }), ...PROBLEM_RESPONSES },
+          response: {
+            200: z.object({
+              jobs: z.array(ClaimedView),
+              limited: z
+                .object({ reason: z.enum(['concurrency', 'rate', 'held']), retryAfterMs: z.int().optional() })
+                .optional()
+                .describe('Set when a queue limit (not an empty queue) cut the claim short; retryAfterMs: when to ask again.'),
+            }),
+            ...PROBLEM_RESPONSES,
+          },
         },
       },
       async (request) => {
@@ -107,12 +121,15 @@ export function workerProtocolRoutes({ client, options, waiter, httpWorkers }: R
           for (;;) {
             const jobs = await client.run((b) => b.claimJobs({ queue, workerId: `http:${workerId}`, limit: batch, leaseMs }));
             httpWorkers.seen(workerId, queue, batch, jobs.length, request.ip);
-            if (jobs.length > 0 || gone.signal.aborted) return { jobs: jobs.map(claimedView) };
+            const answer = { jobs: jobs.map(claimedView), ...(jobs.limited ? { limited: roundedLimit(jobs.limited) } : {}) };
             const left = deadline - Date.now();
-            if (left <= 0) return { jobs: [] };
-            // Wait for a wake-up; poll again at least once a second (polling is the correctness path).
-            const keepGoing = await waiter.wait(queue, Math.min(left, 1000), gone.signal);
-            if (!keepGoing) return { jobs: [] };
+            if (jobs.length > 0 || gone.signal.aborted || left <= 0) return answer;
+            // Wait for a wake-up; poll again at least once a second (polling is the correctness
+            // path), or when a limit said more may pass.
+            const keepGoing = await waiter.wait(queue, Math.min(left, 1000, jobs.limited?.retryAfterMs ?? 1000), gone.signal, {
+              wakeOnFinish: jobs.limited?.reason === 'concurrency',
+            });
+            if (!keepGoing) return answer;
           }
         } finally {
           request.raw.off('close', onClose);
