@@ -1,15 +1,12 @@
 /**
- * Worker: claims jobs of one queue — or of several, shared by a strategy (scheduling/
- * claim-planner.ts: strict or weighted) — in batches, runs the handler with a concurrency limit, and
- * reports each outcome through a group-committing completer (GroupCommit); one LeaseKeeper heartbeat
- * covers all of its running jobs; one DeadlineTimer covers all timeouts.
+ * Worker: runs the handler on jobs of one queue — or of several, shared by a strategy — with a
+ * concurrency limit. Its ClaimLoop (claim-loop.ts) claims up to the free slots plus `prefetch`
+ * (held in a local buffer) and decides which queue and when; the worker starts buffered jobs
+ * while slots are free and reports each outcome through a group-committing completer
+ * (GroupCommit); one LeaseKeeper heartbeat covers all of its running jobs; one DeadlineTimer
+ * covers all timeouts.
  *
  * State machine: created → running (start) → closing (close) → closed.
- * Fetch loop (running): claim up to the free slots (plus `prefetch`, held in a local buffer),
- * split among the served queues by the planner → start jobs while slots are free → a queue whose
- * claim came back short is skipped until an event says it has work; when every queue is, sleep
- * until an event (or `pollIntervalMs` passes: polling is the correctness path, events only cut
- * latency).
  *
  * Invariants:
  * - Never more than `concurrency` handlers whose slot is held. A slot is freed when the handler
@@ -25,12 +22,11 @@ import { toAttemptError } from '../job/outcome.js';
 import { GroupCommit } from '../group-commit.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { decideAction, type DecideContext, type Settled } from './decide.js';
-import { WakeSignal } from './wake-signal.js';
-import { LimitWatch } from './limit-watch.js';
+import { ClaimLoop } from './claim-loop.js';
 import { Execution, type ActiveJob } from './execution.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { checkCloseOptions, resolveOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { ClaimPlanner, type SchedulingStrategy } from '../scheduling/claim-planner.js';
+import type { SchedulingStrategy } from '../scheduling/claim-planner.js';
 import type { JobHandler, ServedQueues, WorkerContext } from './context.js';
 
 export type { WorkerOptions } from './options.js';
@@ -42,12 +38,8 @@ export class Worker<P = unknown, R = unknown> {
   /** The served queues, in the order given (urgency order for `strict`). */
   readonly queues: readonly string[];
   private readonly opts: ResolvedWorkerOptions;
-  /** Shares free slots among the served queues and tracks which of them are known empty. */
-  private readonly planner: ClaimPlanner;
-  /** Per queue, events that said it has work: a claim in flight when one arrives stays trusted. */
-  private readonly workSignals = new Map<string, number>();
-  /** Queues whose last claim a limit cut short, and when to look again (limit-watch.ts). */
-  private readonly limitWatch = new LimitWatch((queue) => this.workArrived(queue));
+  /** The claiming side: which queue, how much, when (claim-loop.ts). */
+  private readonly loop: ClaimLoop;
   private state: 'created' | 'running' | 'closing' | 'closed' = 'created';
   /** Keyed by lease token: a stale attempt and its successor of the same job may coexist. */
   private readonly executions = new Map<string, Execution>();
@@ -58,9 +50,7 @@ export class Worker<P = unknown, R = unknown> {
   private readonly completer: GroupCommit<FinalizeItem, LeaseOutcome>;
   private readonly leases: LeaseKeeper;
   private readonly deadlines = new DeadlineTimer();
-  private fetching: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private readonly wakeSignal = new WakeSignal();
   /** What decideAction reads of this worker. */
   private readonly decider: DecideContext;
   private unsubscribe: (() => void) | null = null;
@@ -75,9 +65,26 @@ export class Worker<P = unknown, R = unknown> {
     if (typeof handler !== 'function') throw new ValidationError([{ path: 'handler', message: 'must be a function' }]);
     this.opts = resolveOptions(options);
     this.id = this.opts.workerId;
-    this.planner = new ClaimPlanner(served.strategy, served.queues);
+    this.loop = new ClaimLoop({
+      served,
+      logger: ctx.logger,
+      pollIntervalMs: this.opts.pollIntervalMs,
+      batchSize: this.opts.batchSize,
+      label: served.queues.map((q) => q.name).join(', '),
+      isRunning: () => this.state === 'running',
+      ready: () => ctx.ready(),
+      room: () => this.room(),
+      claim: (queue, limit) => ctx.backend.claimJobs({ queue, workerId: this.id, limit, leaseMs: this.opts.leaseMs }),
+      take: (jobs) => {
+        for (const job of jobs) {
+          this.leases.track(job);
+          this.buffer.push(job);
+        }
+      },
+      afterRound: () => this.dispatch(),
+    });
     this.decider = { id: this.id, maxResultBytes: ctx.maxResultBytes, hooksFor: ctx.hooksFor };
-    this.queues = this.planner.queues;
+    this.queues = this.loop.queues;
     this.completer = new GroupCommit({
       name: 'writing job outcomes',
       write: (items) => ctx.backend.finalizeJobs({ items, retention: ctx.retention }),
@@ -114,7 +121,7 @@ export class Worker<P = unknown, R = unknown> {
 
   /** How the worker shares its slots among its queues. */
   get strategy(): SchedulingStrategy {
-    return this.planner.strategy;
+    return this.loop.strategy;
   }
 
   /** Handlers currently holding a slot. */
@@ -139,7 +146,7 @@ export class Worker<P = unknown, R = unknown> {
     this.state = 'running';
     this.unsubscribe = this.ctx.hub.addInternal((event) => this.onEvent(event));
     this.leases.start();
-    this.fetching = this.fetchLoop();
+    this.loop.start();
     this.ctx.onStarted?.(this);
   }
 
@@ -161,23 +168,16 @@ export class Worker<P = unknown, R = unknown> {
   // ------------------------------------------------------------------------------------------
 
   private onEvent(event: SpindleEvent): void {
-    if (!this.planner.serves(event.queue)) return;
+    if (!this.loop.serves(event.queue)) return;
     if (!('jobId' in event)) {
-      if (event.type === 'limits_changed') this.limitWatch.release(event.queue);
-      if (event.type === 'resumed' || event.type === 'limits_changed') this.workArrived(event.queue);
+      if (event.type === 'limits_changed') this.loop.limitsChanged(event.queue);
+      else if (event.type === 'resumed') this.loop.workArrived(event.queue);
       return;
     }
     if (event.type === 'cancel_requested') this.onCancelRequested(event.jobId);
     // Queued work exists (possibly older or more urgent): claim, don't take dispatches.
-    else if (event.state === 'queued') this.workArrived(event.queue);
-    else if (event.state !== 'running') this.limitWatch.jobFinished(event.queue);
-  }
-
-  private workArrived(queue: string): void {
-    this.workSignals.set(queue, (this.workSignals.get(queue) ?? 0) + 1);
-    if (this.limitWatch.blocks(queue)) return; // held or rate-limited: its timer offers it again
-    this.planner.markReady(queue);
-    this.wake();
+    else if (event.state === 'queued') this.loop.workArrived(event.queue);
+    else if (event.state !== 'running') this.loop.jobFinished(event.queue);
   }
 
   /**
@@ -187,8 +187,8 @@ export class Worker<P = unknown, R = unknown> {
    * skip the claim round trip without overtaking anything queued earlier.
    */
   dispatchSlots(queue: string): number {
-    if (this.state !== 'running' || !this.planner.serves(queue) || this.planner.anyReady || this.buffer.length > 0) return 0;
-    if (this.limitWatch.blocks(queue)) return 0;
+    if (this.state !== 'running' || !this.loop.serves(queue) || this.loop.anyReady || this.buffer.length > 0) return 0;
+    if (this.loop.blocks(queue)) return 0;
     return Math.max(0, this.opts.concurrency - this.slotsInUse);
   }
 
@@ -217,90 +217,23 @@ export class Worker<P = unknown, R = unknown> {
   }
 
   private wake(): void {
-    this.wakeSignal.wake();
+    this.loop.wake();
   }
 
   /** A freed slot or a written outcome only matters if some queue had work at the last claim. */
   private wakeIfWork(): void {
-    if (this.planner.anyReady) this.wake();
+    this.loop.wakeIfWork();
   }
 
-  private pause(ms: number): Promise<void> {
-    return this.wakeSignal.sleep(ms);
-  }
-
-  private async fetchLoop(): Promise<void> {
-    let failures = 0;
-    // The client may fail to start (database unreachable) and succeed later: keep trying, as a
-    // failing claim would, until the worker or the client is closed.
-    for (;;) {
-      if (this.state !== 'running') return;
-      try {
-        await this.ctx.ready();
-        break;
-      } catch (err) {
-        if (err instanceof ClosedError) return;
-        failures += 1;
-        const delay = Math.min(30_000, this.opts.pollIntervalMs * 2 ** Math.min(failures, 10));
-        this.ctx.logger.error({ err }, `spindle: worker for ${this.label} cannot start: the client failed to start; retrying in ${delay} ms`);
-        await this.pause(delay);
-      }
-    }
-    failures = 0;
-    while (this.state === 'running') {
-      const { concurrency, prefetch } = this.opts;
-      const free = concurrency + prefetch - this.slotsInUse - this.buffer.length;
-      // With a prefetch buffer, refill it only once it has fallen to half: fewer, larger claims.
-      const refill = prefetch === 0 || this.buffer.length <= prefetch / 2;
-      if (free <= 0 || !refill || this.completer.pending >= concurrency * 4 + 500) {
-        await this.pause(this.opts.pollIntervalMs);
-        continue;
-      }
-      if (!this.planner.anyReady) {
-        // Every served queue came back short and no event since said otherwise: sleep until one
-        // does, or until the poll, which looks at every queue again (polling is the correctness path).
-        await this.pause(this.opts.pollIntervalMs);
-        if (!this.planner.anyReady) this.planner.markAllReady();
-        continue;
-      }
-      const plan = this.planner.plan(Math.min(free, this.opts.batchSize));
-      const signals = plan.map((p) => this.workSignals.get(p.queue) ?? 0);
-      const finishes = plan.map((p) => this.limitWatch.finishCount(p.queue));
-      const answers = await Promise.allSettled(plan.map((p) =>
-        this.ctx.backend.claimJobs({ queue: p.queue, workerId: this.id, limit: p.limit, leaseMs: this.opts.leaseMs })));
-      let failed: unknown = null;
-      answers.forEach((answer, i) => {
-        const { queue, limit } = plan[i]!;
-        if (answer.status === 'rejected') {
-          failed = answer.reason;
-          return;
-        }
-        const jobs = answer.value;
-        this.planner.claimed(queue, jobs.length, limit);
-        this.limitWatch.claimAnswered(queue, jobs.limited, finishes[i]!);
-        // An event that arrived while this claim was in flight may be for a job it could not see.
-        if ((this.workSignals.get(queue) ?? 0) !== signals[i] && !this.limitWatch.blocks(queue)) this.planner.markReady(queue);
-        for (const job of jobs) {
-          this.leases.track(job);
-          this.buffer.push(job);
-        }
-      });
-      this.dispatch();
-      if (failed !== null) {
-        failures += 1;
-        const delay = Math.min(this.opts.pollIntervalMs, 50 * 2 ** failures);
-        this.ctx.logger.warn({ err: failed }, `spindle: claiming from ${this.label} failed; retrying in ${delay} ms`);
-        await this.pause(delay);
-        continue;
-      }
-      failures = 0;
-      // With a synchronous driver (SQLite) every step of claim → run → finish → write → claim
-      // resolves as a microtask: without this turn of the event loop, a worker draining a backlog
-      // would starve timers (lease heartbeats), I/O (an HTTP server, IPC) and other queues until
-      // its queue ran dry. One setImmediate per claim batch costs microseconds. (When every queue
-      // came back short, the loop's next turn sleeps instead.)
-      if (this.planner.anyReady) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  /** How many jobs the worker can take now: free slots plus prefetch room (0: wait). */
+  private room(): number {
+    const { concurrency, prefetch } = this.opts;
+    const free = concurrency + prefetch - this.slotsInUse - this.buffer.length;
+    // With a prefetch buffer, refill it only once it has fallen to half: fewer, larger claims.
+    const refill = prefetch === 0 || this.buffer.length <= prefetch / 2;
+    // Outcomes not written yet hold the worker back: claims wait for the writes to catch up.
+    if (free <= 0 || !refill || this.completer.pending >= concurrency * 4 + 500) return 0;
+    return free;
   }
 
   /** Starts buffered jobs while slots are free. */
@@ -415,8 +348,7 @@ export class Worker<P = unknown, R = unknown> {
 
   /** A handler said the queue's service is rate limiting: every process skips the queue for `ms`. */
   private holdQueue(queue: string, ms: number): void {
-    this.planner.markEmpty(queue);
-    this.limitWatch.after(queue, ms);
+    this.loop.hold(queue, ms);
     this.ctx.backend.holdQueue({ queue, delayMs: ms }).catch((err: unknown) => {
       this.ctx.logger.warn({ err, queue }, 'spindle: holding the rate-limited queue failed; other workers may hit the limit too');
     });
@@ -453,8 +385,7 @@ export class Worker<P = unknown, R = unknown> {
       return;
     }
     this.state = 'closing';
-    this.wake();
-    await this.fetching;
+    await this.loop.stopped(); // a claim in flight ends first: its jobs are released below
     // Jobs claimed ahead but never started go straight back to the queue (fenced release).
     for (const job of this.takeBuffered(() => true)) {
       void this.completer.submit({ id: job.id, attempt: job.attempt, leaseToken: job.leaseToken, kind: 'release' }).catch(() => undefined);
@@ -467,7 +398,6 @@ export class Worker<P = unknown, R = unknown> {
     await Promise.race([this.completer.idle(), new Promise((r) => setTimeout(r, Math.max(1000, graceMs)).unref())]);
     this.completer.abandon(new ClosedError('worker'));
     this.deadlines.clear();
-    this.limitWatch.clear();
     await this.leases.stop();
     this.unsubscribe?.();
     this.state = 'closed';
