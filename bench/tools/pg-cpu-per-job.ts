@@ -7,6 +7,8 @@
  * SPINDLE_SEED_QUEUED=<n> seeds a backlog of n queued jobs first (the drain stops after [n] jobs).
  * SPINDLE_PROFILE_DIR=<dir>: also writes a CPU profile of this process for the drain alone
  * (SPINDLE_PROFILE=heap: an allocation sampling profile instead, collected objects included).
+ * SPINDLE_DISABLE_TRIGGERS=1 disables the jobs table's triggers (the flow bookkeeping) first, to
+ * measure what they cost (2026-11-28: nothing measurable, 3 pairs of 40,000-job drains).
  * Diagnostic only (Linux): figures for bench/README.md come from `npm run bench`.
  */
 import { Session } from 'node:inspector/promises';
@@ -14,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { loadSystem } from '../lib/systems.js';
 import { postgresCpuMicros } from './postgres-cpu.js';
+import { PG_URL } from '../systems/spindle-postgres.js';
 
 /** Statements sent by this process: count and summed round-trip ms per statement (name or text head). */
 const statements = new Map<string, { count: number; ms: number }>();
@@ -44,6 +47,13 @@ const names = process.argv.slice(4);
 for (const name of names.length ? names : ['spindle-postgres', 'graphile-worker']) {
   const adapter = await loadSystem(name);
   const config = await adapter.prepare();
+  // SPINDLE_DISABLE_TRIGGERS=1: measure without the flow triggers (what they cost a drain).
+  if (process.env.SPINDLE_DISABLE_TRIGGERS === '1' && config.schema) {
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`ALTER TABLE "${String(config.schema)}".jobs DISABLE TRIGGER USER`);
+    await admin.end();
+  }
   // SPINDLE_SEED_QUEUED=<n>: n more queued jobs behind the measured ones (a backlog).
   const backlog = Number(process.env.SPINDLE_SEED_QUEUED ?? 0);
   if (backlog > 0) await adapter.seed!(config, { queued: backlog });
