@@ -195,13 +195,21 @@ const DISPATCH_RETURNING = `j.lease_token, j.lease_expires_at,
       CASE WHEN j.lease_token IS NULL THEN ${jobEventSql({ type: `'added'`, job: 'j' })}
         ELSE ${jobEventSql({ type: `'added'`, job: 'j' })} || ',' || ${jobEventSql({ type: `'started'`, job: 'j' })} END AS ev`;
 
-/** Fast path: every row is new, or the statement fails (unique_violation). Rows in input order. */
+/**
+ * Fast path: every row is new, or the statement fails (unique_violation). One row comes back:
+ * how many were inserted and each input row's state as one letter in input order (`q` queued,
+ * `s` scheduled: decided by the same due-time expression as the INSERT), instead of a row per
+ * job for the driver to parse.
+ */
 const plainInsertSql = perSchema(({ jobs }) => `WITH ${clockCte('$16')},
   ${INPUT}, ins AS (
     ${insertInto(jobs, '')}
-    RETURNING j.id, j.state, j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev
+    RETURNING j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev
   ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
-  SELECT id, state, (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified FROM ins`);
+  SELECT (SELECT count(*)::int FROM ins) AS n,
+    (SELECT string_agg(CASE WHEN ${DUE('i', 'c')} > c.now THEN 's' ELSE 'q' END, '' ORDER BY i.ord)
+     FROM input i CROSS JOIN clock c) AS states,
+    (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified`);
 
 /** The fast path with dispatch ($19..$22). */
 const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$16')},
@@ -380,6 +388,18 @@ async function insertPlain(
     fastPathPause.set(ctx, FAST_PATH_PAUSE);
     return null;
   }
+  if (!dispatch) {
+    const { n, states, at } = rows[0]!;
+    if (n !== jobs.length || typeof states !== 'string' || states.length !== jobs.length) {
+      throw new BackendError(`postgres: insertJobs inserted ${String(n)} of ${jobs.length} jobs`);
+    }
+    const outcomes = jobs.map((job, k): InsertOutcome => ({ id: job.id, inserted: true, state: states[k] === 's' ? 'scheduled' : 'queued' }));
+    if (ctx.events.hasListeners) {
+      const time = Number(at);
+      ctx.events.publishLocal(outcomes.map((o, k) => jobEvent('added', o.id, jobs[k]!.queue, jobs[k]!.name, o.state, 0, time)));
+    }
+    return outcomes;
+  }
   if (rows.length !== jobs.length) throw new BackendError(`postgres: insertJobs inserted ${rows.length} of ${jobs.length} jobs`);
   // RETURNING yields the rows in insertion order, which is input order (ORDER BY ord); checked,
   // and mapped by id should that ever not hold.
@@ -388,7 +408,6 @@ async function insertPlain(
     rows = jobs.map((job) => byId.get(job.id)!);
   }
   publishAdded(ctx, jobs, rows, () => true);
-  if (!dispatch) return rows.map((row) => ({ id: row.id as string, inserted: true, state: row.state as JobState }));
   return rows.map((row, k) => insertedOutcome(jobs[k]!, row));
 }
 
