@@ -24,77 +24,27 @@ import { JobAdmin } from './job-admin.js';
 import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
-import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter, type MaintenanceIntervals } from './services/maintenance.js';
+import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter } from './services/maintenance.js';
 import { ScheduleRunner } from './services/schedule-runner.js';
 import { Schedules } from './schedules.js';
-import { checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, DEFAULT_MAX_PAYLOAD_BYTES, Issues } from './validate.js';
+import { checkIdentifier, checkJobId, checkKnownKeys, checkPlainObject, Issues } from './validate.js';
 import { Worker, type JobHandler, type ServedQueues } from './worker/worker.js';
 import { parseServedQueues, type WorkerQueues } from './scheduling/served-queues.js';
 import { checkHold, checkQueueLimits, type QueueLimitsInput } from './scheduling/limits-input.js';
 import { checkCloseOptions, type WorkerOptions } from './worker/options.js';
 import type { IdempotencyClaim, StatsRow, WorkerInfo } from './backend/stores.js';
 import {
-  checkTelemetry,
   clientClaimKeyParams,
   clientListWorkersParams,
   clientReadStatsParams,
   resolveTelemetry,
   Telemetry,
-  type TelemetryOptions,
 } from './telemetry/telemetry.js';
 import { Tracing } from './telemetry/tracing.js';
+import { checkClientOptions, type ClientOptions } from './client-options.js';
 
-export interface RetentionOptions {
-  /** Keep completed jobs this long (default 24 h); null keeps them forever. */
-  completedMs?: number | null;
-  /** Keep cancelled jobs this long (default 7 days); null keeps them forever. */
-  cancelledMs?: number | null;
-  /** Keep dead jobs this long (default null: until purged — the DLQ never drops silently). */
-  deadMs?: number | null;
-}
+export type { ClientOptions, MaintenanceOptions, RetentionOptions } from './client-options.js';
 
-export interface MaintenanceOptions extends Partial<MaintenanceIntervals> {
-  /** Leadership lease for backends that use one (SQLite); default 15 s. */
-  leaderTtlMs?: number;
-}
-
-export interface ClientOptions {
-  backend: Backend;
-  /** Apply migrations on start (default true). With false, start() fails if the schema is behind. */
-  autoMigrate?: boolean;
-  /** Take part in maintenance leader election (default true). false for producer-only processes. */
-  maintenance?: boolean | MaintenanceOptions;
-  retention?: RetentionOptions;
-  /** Largest payload/result in bytes of JSON (default 1 MiB, at most 16 MiB). */
-  maxPayloadBytes?: number;
-  logger?: Logger;
-  /** Close the backend in close() (default true). */
-  closeBackend?: boolean;
-  /**
-   * The worker registry heartbeat and the throughput counters of this client, and the limits
-   * the maintenance leader prunes those stores by (telemetry/telemetry.ts). false: this client
-   * reports nothing (the limits keep their defaults). Default true.
-   */
-  telemetry?: boolean | TelemetryOptions;
-  /**
-   * OpenTelemetry spans (`send {queue}`, `process {queue}`) when `@opentelemetry/api` is
-   * installed (telemetry/tracing.ts); false: none from this client. Default true.
-   */
-  tracing?: boolean;
-}
-
-const DAY = 24 * 3600 * 1000;
-
-/** `maintenance`: a boolean or known intervals; a 0 or NaN interval would make a loop spin. */
-function checkMaintenance(issues: Issues, value: unknown): void {
-  if (value === undefined || typeof value === 'boolean') return;
-  if (!checkPlainObject(issues, 'maintenance', value)) return;
-  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs', 'leaderTtlMs']);
-  for (const key of ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs']) {
-    if (value[key] !== undefined) checkInt(issues, `maintenance.${key}`, value[key], 10, DAY);
-  }
-  if (value.leaderTtlMs !== undefined) checkInt(issues, 'maintenance.leaderTtlMs', value.leaderTtlMs, 100, DAY);
-}
 
 export class Client {
   readonly backend: Backend;
@@ -125,36 +75,11 @@ export class Client {
   readonly tracing: Tracing;
 
   constructor(options: ClientOptions) {
-    const issues = new Issues();
-    if (!checkPlainObject(issues, 'options', options)) issues.throwIfAny();
-    checkKnownKeys(issues, 'options', options as unknown as Record<string, unknown>, ['backend', 'autoMigrate', 'maintenance', 'retention', 'maxPayloadBytes', 'logger', 'closeBackend', 'telemetry', 'tracing']);
-    if (!options.backend || typeof options.backend.claimJobs !== 'function') issues.add('backend', 'must be a Spindle backend (e.g. new SqliteBackend({ path }))');
-    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    checkInt(issues, 'maxPayloadBytes', maxPayloadBytes, 1, 16 * 1024 * 1024);
-    const r = options.retention ?? {};
-    if (checkPlainObject(issues, 'retention', r as unknown)) checkKnownKeys(issues, 'retention', r as Record<string, unknown>, ['completedMs', 'cancelledMs', 'deadMs']);
-    for (const key of ['completedMs', 'cancelledMs', 'deadMs'] as const) {
-      const v = r[key];
-      if (v !== undefined && v !== null) checkInt(issues, `retention.${key}`, v, 0, 100 * 365 * DAY);
-    }
-    checkMaintenance(issues, options.maintenance);
-    checkTelemetry(issues, options.telemetry);
-    for (const key of ['autoMigrate', 'closeBackend', 'tracing'] as const) {
-      if (options[key] !== undefined && typeof options[key] !== 'boolean') issues.add(key, 'must be a boolean');
-    }
-    const logger = options.logger as unknown as Record<string, unknown> | undefined;
-    if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error'].every((k) => typeof logger[k] === 'function'))) {
-      issues.add('logger', 'must have debug, info, warn and error methods (pino-compatible)');
-    }
-    issues.throwIfAny();
+    const { maxPayloadBytes, retention } = checkClientOptions(options);
     this.options = options;
     this.backend = options.backend;
     this.maxPayloadBytes = maxPayloadBytes;
-    this.retention = {
-      completedMs: r.completedMs === undefined ? DAY : r.completedMs,
-      cancelledMs: r.cancelledMs === undefined ? 7 * DAY : r.cancelledMs,
-      deadMs: r.deadMs === undefined ? null : r.deadMs,
-    };
+    this.retention = retention;
     this.logger = options.logger ?? consoleLogger;
     this.hub = new EventHub(this.logger);
     this.dlq = new Dlq(this);
