@@ -1,0 +1,222 @@
+/**
+ * The SQL of insertJobs (jobs-insert.ts states the invariants and runs it): the `input` rows of a
+ * batch, the INSERT with or without direct dispatch, the fast path's and the general path's
+ * statements, and their parameter arrays ($1..$18 for the batch, $19..$22 for dispatch).
+ */
+import type { DispatchRequest, JobInsert } from '@spindle/core';
+import { dateArray, numberArray, textArray } from './array-literal.js';
+import { clockCte, jobEventSql, msSql, notifyCtes, NOTIFIED, perSchema } from './sql.js';
+
+/**
+ * CTE `input`: the batch's columns ($1..$15) as rows, with `ord` (input order). `sizeBlind` (the
+ * dispatch statements) hides the first array behind a scalar subquery, so that the planner
+ * estimates the batch at its default 10 rows whatever its size (the estimate is the largest of
+ * the arrays'), in custom plans as in the generic one: their costs then agree and the plan cache
+ * settles on the generic plan after its five custom ones instead of planning these larger
+ * statements on every call (measured on the ON CONFLICT path: planning ~1.8 ms per call, which
+ * made a dispatching insert slower than an insert plus a claim). A batch larger than 10 rows is
+ * still estimated at its size by a custom plan; the generic plan serves every size (checked up
+ * to 5,000 rows: linear).
+ */
+function inputCte(sizeBlind: boolean): string {
+  return `input AS (
+    SELECT * FROM unnest(${sizeBlind ? '(SELECT $1::text[])' : '$1::text[]'}, $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[],
+      $8::timestamptz[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::int[], $14::bigint[], $15::int[])
+      WITH ORDINALITY AS t(id, queue, name, payload, priority, max_retries, delay_ms, run_at, unique_key,
+        timeout_ms, backoff, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count, ord)
+  )`;
+}
+
+const INPUT = inputCte(false);
+
+/** The due time of input row `i` at clock row `c`. */
+const DUE = (i: string, c: string) => `coalesce(${i}.run_at, ${c}.now + ${msSql(`coalesce(${i}.delay_ms, 0)`)})`;
+
+/** How a dispatch statement predicts that an input row is not a duplicate (see the header). */
+type Prediction = 'exact' | 'snapshot';
+
+/**
+ * CTE `req`: the dispatch requests ($19..$22; one per queue, folded in JS) of queues that are not
+ * paused, held or limited (a job inserted running would bypass a limit's count: queue-limits.ts). Size-blind like the input of a dispatch statement (see inputCte).
+ */
+const reqCte = (queues: string) => `req AS (
+    SELECT r.* FROM unnest((SELECT $19::text[]), $20::text[], $21::float8[], $22::int[]) AS r(queue, worker_id, lease_ms, lim)
+    WHERE NOT coalesce((SELECT q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR coalesce(q.held_until > now(), false)
+      FROM ${queues} q WHERE q.name = r.queue), false)
+  )`;
+
+/**
+ * The rows to insert with dispatch: every input column plus `now`, `due`, the request of the
+ * row's queue (`worker_id`, `lease_ms`, `lim`; NULL for none), `eligible` (the row may take a
+ * slot) and `rn` (its place among the eligible rows of its queue, in input order).
+ * - `exact` (the fast path, which fails unless every row is new): eligible = a request names the
+ *   queue and the row is due.
+ * - `snapshot` (the ON CONFLICT path): also predicted new in the statement's snapshot: no job
+ *   has its id; and with a unique key, no live job holds (queue, key) and no earlier row of the
+ *   batch with that key has a new id (it takes the key). The earlier-row test is a window over
+ *   (queue, key), not a per-row search of the batch (quadratic). The existence probes are scalar
+ *   subqueries (primary-key / unique-index probes; see foundSql) behind CASEs, made only for rows
+ *   of a requested queue that are due or carry a key (an undue row may still take a key). The
+ *   `OFFSET 0` keeps the id probe's subquery from being pulled up, which would repeat the probe
+ *   inside the window's argument.
+ */
+function dispatchSource(jobs: string, prediction: Prediction): string {
+  const base = `SELECT i.*, c.now, d.due, r.worker_id, r.lease_ms, r.lim, r.queue IS NOT NULL AS requested
+        FROM input i CROSS JOIN clock c CROSS JOIN LATERAL (SELECT ${DUE('i', 'c')} AS due) d
+        LEFT JOIN req r ON r.queue = i.queue`;
+  const eligible =
+    prediction === 'exact'
+      ? `SELECT b.*, b.requested AND b.due <= b.now AS eligible FROM (${base}) b`
+      : `SELECT k.*, CASE WHEN NOT k.requested OR k.due > k.now OR NOT k.id_new THEN false
+            WHEN k.unique_key IS NULL THEN true
+            WHEN k.key_taken THEN false
+            ELSE (SELECT true FROM ${jobs} o WHERE o.queue = k.queue AND o.unique_key = k.unique_key
+                  AND o.state NOT IN ('completed', 'dead', 'cancelled') LIMIT 1) IS NULL END AS eligible
+        FROM (
+          SELECT n.*, coalesce(bool_or(n.id_new) OVER (PARTITION BY n.queue, n.unique_key ORDER BY n.ord
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS key_taken
+          FROM (
+            SELECT b.*, CASE WHEN b.requested AND (b.due <= b.now OR b.unique_key IS NOT NULL)
+              THEN (SELECT true FROM ${jobs} e WHERE e.id = b.id) IS NULL ELSE false END AS id_new
+            FROM (${base}) b
+            OFFSET 0
+          ) n
+        ) k`;
+  return `SELECT e.*, row_number() OVER (PARTITION BY e.queue, e.eligible ORDER BY e.ord) AS rn FROM (${eligible}) e`;
+}
+
+/**
+ * The INSERT of every input row in input order (seq follows it); `conflict` is its ON CONFLICT
+ * clause or ''. With `dispatch`, a row that is eligible and among the first `lim` eligible rows
+ * of its queue goes in claimed, as claimJobs writes it (see dispatchSource).
+ */
+function insertInto(jobs: string, conflict: string, dispatch: Prediction | null = null): string {
+  if (!dispatch) {
+    return `INSERT INTO ${jobs} AS j (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
+      backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count)
+    SELECT id, queue, name, payload, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, priority,
+      max_retries, unique_key, timeout_ms, backoff, now, due, completed_keep_ms, completed_keep_count,
+      dead_keep_ms, dead_keep_count
+    FROM (SELECT i.*, c.now, ${DUE('i', 'c')} AS due
+          FROM input i CROSS JOIN clock c) p
+    ORDER BY ord
+    ${conflict}`;
+  }
+  const claimed = 'p.eligible AND p.rn <= p.lim';
+  return `INSERT INTO ${jobs} AS j (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
+      backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count,
+      attempt, lease_token, lease_expires_at, started_at, worker_id)
+    SELECT p.id, p.queue, p.name, p.payload,
+      CASE WHEN ${claimed} THEN 'running' WHEN p.due > p.now THEN 'scheduled' ELSE 'queued' END,
+      p.priority, p.max_retries, p.unique_key, p.timeout_ms, p.backoff, p.now, p.due, p.completed_keep_ms,
+      p.completed_keep_count, p.dead_keep_ms, p.dead_keep_count,
+      CASE WHEN ${claimed} THEN 1 ELSE 0 END,
+      CASE WHEN ${claimed} THEN replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') END,
+      CASE WHEN ${claimed} THEN p.now + ${msSql('p.lease_ms')} END,
+      CASE WHEN ${claimed} THEN p.now END,
+      CASE WHEN ${claimed} THEN p.worker_id END
+    FROM (${dispatchSource(jobs, dispatch)}) p
+    ORDER BY p.ord
+    ${conflict}`;
+}
+
+/**
+ * RETURNING columns of a dispatch statement beyond the plain ones: what the ClaimedJob needs
+ * that the batch does not hold (all NULL for a row not dispatched), and `ev`: `added`, then for
+ * a dispatched row `started`, as one comma-joined text (two events of the wire format's list).
+ */
+const DISPATCH_RETURNING = `j.lease_token, j.lease_expires_at,
+      CASE WHEN j.lease_token IS NOT NULL THEN j.created_at END AS created_at,
+      CASE WHEN j.lease_token IS NOT NULL THEN j.run_at END AS run_at,
+      CASE WHEN j.lease_token IS NULL THEN ${jobEventSql({ type: `'added'`, job: 'j' })}
+        ELSE ${jobEventSql({ type: `'added'`, job: 'j' })} || ',' || ${jobEventSql({ type: `'started'`, job: 'j' })} END AS ev`;
+
+/**
+ * Fast path: every row is new, or the statement fails (unique_violation). One row comes back:
+ * how many were inserted and each input row's state as one letter in input order (`q` queued,
+ * `s` scheduled: decided by the same due-time expression as the INSERT), instead of a row per
+ * job for the driver to parse.
+ */
+export const plainInsertSql = perSchema(({ jobs }) => `WITH ${clockCte('$16')},
+  ${INPUT}, ins AS (
+    ${insertInto(jobs, '')}
+    RETURNING j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev
+  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  SELECT (SELECT count(*)::int FROM ins) AS n,
+    (SELECT string_agg(CASE WHEN ${DUE('i', 'c')} > c.now THEN 's' ELSE 'q' END, '' ORDER BY i.ord)
+     FROM input i CROSS JOIN clock c) AS states,
+    (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified`);
+
+/** The fast path with dispatch ($19..$22). */
+export const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$16')},
+  ${inputCte(true)}, ${reqCte(queues)}, ins AS (
+    ${insertInto(jobs, '', 'exact')}
+    RETURNING j.id, j.state, j.seq AS ord, ${DISPATCH_RETURNING}
+  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  SELECT id, state, lease_token, lease_expires_at, created_at, run_at, (SELECT at FROM clock)::float8 AS at,
+    ${NOTIFIED} AS notified FROM ins`);
+
+/**
+ * General path: skips duplicates and names the job each skipped item ran into. Rows in input
+ * order. With `dispatch`, also the columns of dispatched rows (see DISPATCH_RETURNING).
+ */
+function generalSql(jobs: string, queues: string, dispatch: boolean): string {
+  const returning = dispatch
+    ? `j.id, j.queue, j.unique_key, j.state, j.seq AS ord, ${DISPATCH_RETURNING}`
+    : `j.id, j.queue, j.unique_key, j.state, j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev`;
+  return `WITH ${clockCte('$16')},
+  ${dispatch ? `${inputCte(true)}, ${reqCte(queues)}` : INPUT}, ins AS (
+    ${insertInto(jobs, 'ON CONFLICT DO NOTHING', dispatch ? 'snapshot' : null)}
+    RETURNING ${returning}
+  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  SELECT ins.id IS NOT NULL AS inserted,
+    coalesce(ins.id, ex.id, uk_new.id, uk_old.id) AS id,
+    coalesce(ins.state, ex.state, uk_new.state, uk_old.state) AS state,${dispatch ? '\n    ins.lease_token, ins.lease_expires_at, ins.created_at, ins.run_at,' : ''}
+    (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified
+  FROM input p
+  LEFT JOIN ins ON ins.id = p.id
+  LEFT JOIN LATERAL (SELECT e.id, e.state FROM ${jobs} e WHERE ins.id IS NULL AND e.id = p.id) ex ON true
+  LEFT JOIN LATERAL (
+    SELECT n.id, n.state FROM ins n
+    WHERE ins.id IS NULL AND ex.id IS NULL AND n.queue = p.queue AND n.unique_key = p.unique_key LIMIT 1
+  ) uk_new ON true
+  LEFT JOIN LATERAL (
+    SELECT o.id, o.state FROM ${jobs} o
+    WHERE ins.id IS NULL AND ex.id IS NULL AND o.queue = p.queue AND o.unique_key = p.unique_key
+      AND o.state NOT IN ('completed', 'dead', 'cancelled') LIMIT 1
+  ) uk_old ON true
+  ORDER BY p.ord`;
+}
+
+export const insertSql = perSchema(({ jobs, queues }) => generalSql(jobs, queues, false));
+export const insertDispatchSql = perSchema(({ jobs, queues }) => generalSql(jobs, queues, true));
+
+export function insertValues(jobs: JobInsert[], now: Date | undefined, channel: string, prefix: string): unknown[] {
+  const texts = (pick: (j: JobInsert) => string | null): string => textArray(jobs.map(pick));
+  const numbers = (pick: (j: JobInsert) => number | null): string => numberArray(jobs.map(pick));
+  return [
+    texts((j) => j.id),
+    texts((j) => j.queue),
+    texts((j) => j.name),
+    texts((j) => j.payload),
+    numbers((j) => j.priority),
+    numbers((j) => j.maxRetries),
+    numbers((j) => j.delayMs),
+    dateArray(jobs.map((j) => j.runAt)),
+    texts((j) => j.uniqueKey),
+    numbers((j) => j.timeoutMs),
+    texts((j) => (j.backoff == null ? null : JSON.stringify(j.backoff))),
+    numbers((j) => j.retention.completedKeepMs),
+    numbers((j) => j.retention.completedKeepCount),
+    numbers((j) => j.retention.deadKeepMs),
+    numbers((j) => j.retention.deadKeepCount),
+    now ?? null,
+    channel,
+    prefix,
+  ];
+}
+
+/** Values $19..$22 of a dispatch statement. */
+export function dispatchValues(requests: DispatchRequest[]): unknown[] {
+  return [requests.map((r) => r.queue), requests.map((r) => r.workerId), requests.map((r) => r.leaseMs), requests.map((r) => r.limit)];
+}
