@@ -53,28 +53,8 @@ export const SCHEDULE_SPEC_KEYS = ['cron', 'everyMs', 'timezone', 'queue', 'jobN
 export const MAX_BACKFILL = 1000;
 export const MIN_EVERY_MS = 1000;
 
-/** A stored schedule as the library returns it. */
-export interface Schedule {
-  name: string;
-  cron: string | null;
-  everyMs: number | null;
-  timezone: string;
-  queue: string;
-  jobName: string;
-  payload: unknown;
-  jobOptions: ScheduleJobOptions;
-  backfill: number;
-  paused: boolean;
-  /** The next tick that will enqueue a job (null while paused). */
-  nextRunAt: Date | null;
-  /** The newest tick that enqueued a job, and that job's id. */
-  lastRunAt: Date | null;
-  lastJobId: string | null;
-  /** Increases with every redefinition. */
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
+/** A stored schedule as the library returns it: the record, with its payload and job options parsed. */
+export type Schedule = Omit<ScheduleRecord, 'payload' | 'jobOptions'> & { payload: unknown; jobOptions: ScheduleJobOptions };
 
 /** Job options of a schedule, validated by the core's job-option rules (buildJobInsert). */
 function checkJobOptions(issues: Issues, path: string, value: unknown): Record<string, unknown> {

@@ -114,11 +114,6 @@ export class Worker<P = unknown, R = unknown> {
     return this.queues[0]!;
   }
 
-  /** The served queues for messages: `a` or `a, b, c`. */
-  get label(): string {
-    return this.queues.join(', ');
-  }
-
   /** How the worker shares its slots among its queues. */
   get strategy(): SchedulingStrategy {
     return this.loop.strategy;
