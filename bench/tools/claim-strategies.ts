@@ -3,9 +3,11 @@
  * groups stays ≥ 70 % of plain claiming on each backend"): one worker process drains N no-op
  * jobs (concurrency 50, prefetch 450, removed on completion, as the main benchmark's drains) —
  * from one queue (plain), from three queues with `{ weighted: 6/3/1 }`, from three queues by
- * strict priority, and from one concurrency-limited queue (limit 50: the limited claim path) —
+ * strict priority, from one concurrency-limited queue (limit 50: the limited claim path), and
+ * from one grouped queue whose jobs carry 10 or 1,000 tenant groups (the rotating claim) —
  * and reports jobs/s, medians of `runs`, and each strategy as a fraction of plain.
  * Usage: node --conditions=source --import tsx bench/tools/claim-strategies.ts [n] [runs] [sqlite|postgres…]
+ * (BENCH_MODES=grouped,weighted runs plain and the modes whose names start so.)
  * Writes bench/results/<date>-strategies.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ interface Mode {
   queues: string[];
   spec: WorkerQueues;
   limit?: number;
+  /** Jobs carry one of this many groups (tenant groups: the grouped claim's rotation). */
+  groups?: number;
 }
 
 const MODES: Mode[] = [
@@ -32,7 +36,9 @@ const MODES: Mode[] = [
   { name: 'weighted 6/3/1', queues: ['high', 'medium', 'low'], spec: { weighted: { high: 6, medium: 3, low: 1 } } },
   { name: 'strict (3 queues)', queues: ['high', 'medium', 'low'], spec: ['high', 'medium', 'low'] },
   { name: 'concurrency-limited', queues: ['q'], spec: 'q', limit: 50 },
-];
+  { name: 'grouped (10 groups)', queues: ['q'], spec: 'q', groups: 10 },
+  { name: 'grouped (1,000 groups)', queues: ['q'], spec: 'q', groups: 1000 },
+].filter((m) => !process.env.BENCH_MODES || m.name === 'plain' || process.env.BENCH_MODES.split(',').some((x) => m.name.startsWith(x)));
 
 async function open(kind: string): Promise<{ backend: Backend; cleanup(): Promise<void> }> {
   if (kind === 'sqlite') {
@@ -63,7 +69,7 @@ async function drainOnce(kind: string, mode: Mode): Promise<number> {
     if (mode.limit) await client.setQueueLimits('q', { concurrency: mode.limit });
     for (let i = 0; i < n; i += 1000) {
       const queue = mode.queues[(i / 1000) % mode.queues.length]!;
-      await client.queue(queue).addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'noop', payload: { i: i + k }, opts: { removeOnComplete: true } })));
+      await client.queue(queue).addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'noop', payload: { i: i + k }, opts: { removeOnComplete: true, ...(mode.groups ? { group: `t${(i + k) % mode.groups}` } : {}) } })));
     }
     let done = 0;
     let finish!: () => void;

@@ -87,6 +87,28 @@ export function parseName(value: string): string {
   return value;
 }
 
+/** `--unique-while`: `queued`, `active`, or a period in milliseconds (held that long from the add). */
+export function parseUniqueWhile(value: string): 'queued' | 'active' | { forMs: number } {
+  if (value === 'queued' || value === 'active') return value;
+  try {
+    return { forMs: intParser(1, TEN_YEARS_MS)(value) };
+  } catch {
+    throw new InvalidArgumentError(`must be queued, active, or a number of milliseconds from 1 to ${TEN_YEARS_MS}`);
+  }
+}
+
+/** `--on-conflict`: keep or replace. */
+export function parseOnConflict(value: string): 'keep' | 'replace' {
+  if (value === 'keep' || value === 'replace') return value;
+  throw new InvalidArgumentError('must be keep or replace');
+}
+
+/** `--unique <key>`: 1..512 characters (the library's limit). */
+export function parseUniqueKey(value: string): string {
+  if (value.length === 0 || value.length > 512) throw new InvalidArgumentError('must be 1 to 512 characters');
+  return value;
+}
+
 /**
  * A payload from the positional argument or `--data`: inline JSON, `@file.json`, or `@-`
  * (stdin). Throws a usage error naming where the JSON is broken.

@@ -208,20 +208,21 @@ export function scenario(label: string, setup: () => Promise<ScenarioTarget>): v
     });
 
     it('queues limit sets and clears limits across processes; bad values exit 2', async () => {
-      const set = await run('queues', 'limit', 'capped', '--force', '--concurrency', '3', '--rate', '100/1m');
+      const set = await run('queues', 'limit', 'capped', '--force', '--concurrency', '3', '--rate', '100/1m', '--group-concurrency', '2', '--group-rate', '10/s');
       ok(set, 'queues limit');
-      assert.equal(set.stdout, 'queue capped: 3 running, 100/1m\n');
+      assert.equal(set.stdout, 'queue capped: 3 running, 100/1m, 2 running per group, 10/1s per group\n');
       const ls = await run('--json', 'queues', 'ls');
       const capped = (JSON.parse(ls.stdout) as { queues: Array<{ name: string; limits: unknown; heldUntil: unknown }> }).queues.find((q) => q.name === 'capped');
-      assert.deepEqual(capped?.limits, { concurrency: 3, rate: { max: 100, intervalMs: 60_000 } });
+      assert.deepEqual(capped?.limits, { concurrency: 3, rate: { max: 100, intervalMs: 60_000 }, groupConcurrency: 2, groupRate: { max: 10, intervalMs: 1000 }, fifo: false });
       assert.equal(capped?.heldUntil, null);
       assert.match((await run('queues', 'ls')).stdout, /\ncapped\s+active\s.*3 running, 100\/1m/);
+      fails(await run('queues', 'limit', 'capped', '--fifo', '--group-concurrency', '3'), 2, /groupConcurrency/);
       fails(await run('queues', 'limit', 'capped', '--rate', 'fast'), 2, /--rate/);
       fails(await run('queues', 'limit', 'capped', '--concurrency', '0'), 2, /--concurrency/);
       fails(await run('queues', 'limit', 'nope', '--concurrency', '1'), 3, /unknown queue "nope"/);
       const cleared = await run('--json', 'queues', 'limit', 'capped');
       ok(cleared, 'queues limit (clear)');
-      assert.deepEqual(JSON.parse(cleared.stdout), { name: 'capped', limits: { concurrency: null, rate: null } });
+      assert.deepEqual(JSON.parse(cleared.stdout), { name: 'capped', limits: { concurrency: null, rate: null, groupConcurrency: null, groupRate: null, fifo: false } });
     });
 
     it('stats and top (one snapshot when stdout is not a TTY)', async () => {
@@ -249,6 +250,25 @@ export function scenario(label: string, setup: () => Promise<ScenarioTarget>): v
       assert.match(real.stdout, /is up to date \(schema version \d+\)/);
       ok(dry, 'migrate --dry-run');
       assert.match(dry.stdout, /is up to date: nothing to migrate/);
+    });
+
+    it('enqueue --unique: keeps or replaces the holder; jobs show names the key and its hold; bad values exit 2', async () => {
+      const first = await run('enqueue', 'debounce', 'index', '{"rev":1}', '--delay', '600000', '--unique', 'doc-1', '--unique-while', 'queued', '--on-conflict', 'replace');
+      ok(first, 'enqueue --unique');
+      const id = first.stdout.trim();
+      const second = await run('--json', 'enqueue', 'debounce', 'index', '{"rev":2}', '--delay', '600000', '--unique', 'doc-1', '--on-conflict', 'replace');
+      ok(second, 'enqueue --on-conflict replace');
+      assert.deepEqual(JSON.parse(second.stdout), { id, status: 'scheduled', duplicate: true, replaced: true });
+      const kept = await run('enqueue', 'debounce', 'index', '{"rev":3}', '--unique', 'doc-1');
+      ok(kept, 'enqueue --unique (kept)');
+      assert.equal(kept.stdout, `${id}\n`);
+      assert.match(kept.stderr, /already existed/);
+      const shown = await run('jobs', 'show', id);
+      assert.match(shown.stdout, /unique key\s+doc-1\s+\(held until the job starts\)/);
+      assert.match(shown.stdout, /"rev": 2/);
+      fails(await run('enqueue', 'debounce', 'index', '--unique', 'k', '--unique-while', 'soon'), 2, /--unique-while/);
+      fails(await run('enqueue', 'debounce', 'index', '--on-conflict', 'replace'), 2, /need --unique/);
+      assert.equal(await count('debounce'), 1, 'nothing else was written');
     });
   });
 }

@@ -9,9 +9,10 @@
  *   first, and all issues are thrown together as one ValidationError whose paths name the node
  *   (`children[2].payload`, `children[0].children[1].opts.delay`).
  * - Limits: at most MAX_FLOW_NODES nodes and MAX_FLOW_DEPTH levels (the root is level 1).
- * - Only the root may carry `opts.id` / `opts.uniqueKey` (an idempotent flow): a child that
- *   deduplicated against some other job would leave its parent waiting for a job that is not its
- *   child. No node takes `opts.transaction` (a flow is its own transaction).
+ * - Only the root may carry `opts.id` / `opts.uniqueKey` / `opts.unique` (an idempotent flow): a
+ *   child that deduplicated against some other job would leave its parent waiting for a job that
+ *   is not its child. The root's `unique` may not `replace` (the new children would be dropped).
+ *   No node takes `opts.transaction` (a flow is its own transaction).
  * - Nodes are sent in pre-order (a parent before its children), children in spec order; the
  *   answer is the same tree with each node's id and state.
  * - A node with children gets the client's dead retention written into its own rule when it has
@@ -30,7 +31,7 @@ export interface FlowSpec {
   queue: string;
   name: string;
   payload: unknown;
-  /** Job options (`delay`, `priority`, `maxRetries`, …); `id` / `uniqueKey` on the root only. */
+  /** Job options (`delay`, `priority`, `maxRetries`, …); `id` / `uniqueKey` / `unique` on the root only. */
   opts?: JobOptions;
   /** Jobs (of any queue, with children of their own) this one waits for. */
   children?: FlowSpec[];
@@ -112,6 +113,11 @@ async function collect(client: Client, issues: Issues, spec: unknown, path: stri
   if (rawOpts !== undefined && isPlainObject(rawOpts)) {
     if (parentIndex !== null && rawOpts.id !== undefined) issues.add(at('opts.id'), 'only the root of a flow may have a caller-chosen id');
     if (parentIndex !== null && rawOpts.uniqueKey !== undefined) issues.add(at('opts.uniqueKey'), 'only the root of a flow may have a unique key');
+    if (parentIndex !== null && rawOpts.unique !== undefined) issues.add(at('opts.unique'), 'only the root of a flow may have a unique key');
+    // A replaced root would keep its own children and drop the new ones: a flow root only keeps.
+    if (isPlainObject(rawOpts.unique) && rawOpts.unique.onConflict === 'replace') {
+      issues.add(at('opts.unique.onConflict'), "a flow's root cannot replace its key's holder (the new flow's children would be dropped): use 'keep'");
+    }
     if (rawOpts.transaction !== undefined) issues.add(at('opts.transaction'), 'a flow is inserted in its own transaction');
   }
   // A transaction option is refused above; the rest is validated as `queue.add` validates it.
@@ -160,6 +166,7 @@ function placeholder(queue: string): JobInsert {
     delayMs: null,
     runAt: null,
     uniqueKey: null,
+    group: null,
     timeoutMs: null,
     backoff: null,
     retention: { completedKeepMs: null, completedKeepCount: null, deadKeepMs: null, deadKeepCount: null },

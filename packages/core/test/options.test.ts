@@ -76,8 +76,47 @@ describe('job options', () => {
     assert.equal(serializeJson(new Issues(), 'payload', 'é'.repeat(400), 1000), JSON.stringify('é'.repeat(400)));
   });
 
-  it('merges queue defaults under job options but never inherits id or uniqueKey', () => {
-    const merged = mergeOptions({ maxRetries: 5, priority: 'high', id: 'x', uniqueKey: 'k' }, { priority: 'low' });
+  it('merges queue defaults under job options but never inherits id, uniqueKey or unique', () => {
+    const merged = mergeOptions({ maxRetries: 5, priority: 'high', id: 'x', uniqueKey: 'k', unique: { key: 'u', while: 'queued' } }, { priority: 'low' });
     assert.deepEqual(merged, { maxRetries: 5, priority: 'low' });
+  });
+
+  it('translates unique: the defaults are uniqueKey exactly, other modes go to uniqueMode (ADR 0016)', () => {
+    const plain = build('n', 1, { uniqueKey: 'k' }).insert!;
+    assert.equal(plain.uniqueKey, 'k');
+    assert.equal('uniqueMode' in plain, false);
+    for (const unique of [{ key: 'k' }, { key: 'k', while: 'active' }, { key: 'k', onConflict: 'keep' }]) {
+      const insert = build('n', 1, { unique }).insert!;
+      assert.deepEqual([insert.uniqueKey, 'uniqueMode' in insert], ['k', false], JSON.stringify(unique));
+    }
+    const mode = (unique: unknown) => build('n', 1, { unique }).insert!.uniqueMode;
+    assert.deepEqual(mode({ key: 'k', while: 'queued' }), { scope: 'queued', forMs: null, replace: false });
+    assert.deepEqual(mode({ key: 'k', onConflict: 'replace' }), { scope: 'active', forMs: null, replace: true });
+    assert.deepEqual(mode({ key: 'k', while: { forMs: 60_000 }, onConflict: 'replace' }), { scope: 'period', forMs: 60_000, replace: true });
+  });
+
+  it('rejects bad unique options naming each field', () => {
+    const cases: Array<[unknown, string]> = [
+      [{ uniqueKey: 'k', unique: { key: 'k' } }, 'opts.unique'],
+      [{ unique: 'k' }, 'opts.unique'],
+      [{ unique: null }, 'opts.unique'],
+      [{ unique: {} }, 'opts.unique.key'],
+      [{ unique: { key: '' } }, 'opts.unique.key'],
+      [{ unique: { key: 'x'.repeat(513) } }, 'opts.unique.key'],
+      [{ unique: { key: 7 } }, 'opts.unique.key'],
+      [{ unique: { key: 'k', while: 'running' } }, 'opts.unique.while'],
+      [{ unique: { key: 'k', while: { forMs: 0 } } }, 'opts.unique.while.forMs'],
+      [{ unique: { key: 'k', while: { forMs: 1.5 } } }, 'opts.unique.while.forMs'],
+      [{ unique: { key: 'k', while: { forMs: 11 * 365 * 24 * 3600 * 1000 } } }, 'opts.unique.while.forMs'],
+      [{ unique: { key: 'k', while: { forMs: 5, ms: 5 } } }, 'opts.unique.while.ms'],
+      [{ unique: { key: 'k', while: ['queued'] } }, 'opts.unique.while'],
+      [{ unique: { key: 'k', onConflict: 'merge' } }, 'opts.unique.onConflict'],
+      [{ unique: { key: 'k', ttl: 5 } }, 'opts.unique.ttl'],
+    ];
+    for (const [opts, path] of cases) {
+      const { insert, issues } = build('n', 1, opts);
+      assert.equal(insert, null, `${path} should fail for ${JSON.stringify(opts)}`);
+      assert.ok(issues.some((i) => i.path === path), `expected an issue at ${path}, got ${JSON.stringify(issues)}`);
+    }
   });
 });

@@ -23,6 +23,8 @@ export interface Ctx {
   events: EventHub;
   /** Which queues have limits, as last seen (queue-limits.ts: it only picks the claim path). */
   limits: LimitCache;
+  /** Queues this process saw grouped (groups.ts); a queue never stops being grouped. */
+  groupedQueues: Set<string>;
 }
 
 export interface ChangeOptions {

@@ -1,14 +1,15 @@
 /**
  * The SQL of insertJobs (jobs-insert.ts states the invariants and runs it): the `input` rows of a
  * batch, the INSERT with or without direct dispatch, the fast path's and the general path's
- * statements, and their parameter arrays ($1..$18 for the batch, $19..$22 for dispatch).
+ * statements, and their parameter arrays ($1..$19 for the batch, $20..$23 for dispatch).
  */
 import type { DispatchRequest, JobInsert } from '@spindle/core';
 import { dateArray, numberArray, textArray } from './array-literal.js';
 import { clockCte, jobEventSql, msSql, notifyCtes, NOTIFIED, perSchema } from './sql.js';
 
 /**
- * CTE `input`: the batch's columns ($1..$15) as rows, with `ord` (input order). `sizeBlind` (the
+ * CTE `input`: the batch's columns ($1..$16) as rows, with `ord` (input order); then CTE
+ * `grouped`: which of the batch's queues are grouped (groups.ts: their ungrouped jobs get ''). `sizeBlind` (the
  * dispatch statements) hides the first array behind a scalar subquery, so that the planner
  * estimates the batch at its default 10 rows whatever its size (the estimate is the largest of
  * the arrays'), in custom plans as in the generic one: their costs then agree and the plan cache
@@ -18,16 +19,20 @@ import { clockCte, jobEventSql, msSql, notifyCtes, NOTIFIED, perSchema } from '.
  * still estimated at its size by a custom plan; the generic plan serves every size (checked up
  * to 5,000 rows: linear).
  */
-function inputCte(sizeBlind: boolean): string {
+function inputCte(sizeBlind: boolean, queues: string): string {
+  const GROUPED_CTE = `grouped AS MATERIALIZED (SELECT q.name FROM ${queues} q WHERE q.grouped AND q.name = ANY($2::text[]))`;
   return `input AS (
     SELECT * FROM unnest(${sizeBlind ? '(SELECT $1::text[])' : '$1::text[]'}, $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[],
-      $8::timestamptz[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::int[], $14::bigint[], $15::int[])
+      $8::timestamptz[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::int[], $14::bigint[], $15::int[], $16::text[])
       WITH ORDINALITY AS t(id, queue, name, payload, priority, max_retries, delay_ms, run_at, unique_key,
-        timeout_ms, backoff, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count, ord)
-  )`;
+        timeout_ms, backoff, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count, group_in, ord)
+  ), ${GROUPED_CTE}`;
 }
 
-const INPUT = inputCte(false);
+const INPUT = (queues: string) => inputCte(false, queues);
+
+/** The group key a row stores (groups.ts): its own, '' for an ungrouped job of a grouped queue, else NULL. */
+const groupKey = (p: string) => `coalesce(${p}.group_in, CASE WHEN EXISTS (SELECT 1 FROM grouped g WHERE g.name = ${p}.queue) THEN '' END)`;
 
 /** The due time of input row `i` at clock row `c`. */
 const DUE = (i: string, c: string) => `coalesce(${i}.run_at, ${c}.now + ${msSql(`coalesce(${i}.delay_ms, 0)`)})`;
@@ -36,12 +41,13 @@ const DUE = (i: string, c: string) => `coalesce(${i}.run_at, ${c}.now + ${msSql(
 type Prediction = 'exact' | 'snapshot';
 
 /**
- * CTE `req`: the dispatch requests ($19..$22; one per queue, folded in JS) of queues that are not
- * paused, held or limited (a job inserted running would bypass a limit's count: queue-limits.ts). Size-blind like the input of a dispatch statement (see inputCte).
+ * CTE `req`: the dispatch requests ($20..$23; one per queue, folded in JS) of queues that are not
+ * paused, held, limited or grouped (a job inserted running would bypass a limit's count: queue-limits.ts). Size-blind like the input of a dispatch statement (see inputCte).
  */
 const reqCte = (queues: string) => `req AS (
-    SELECT r.* FROM unnest((SELECT $19::text[]), $20::text[], $21::float8[], $22::int[]) AS r(queue, worker_id, lease_ms, lim)
+    SELECT r.* FROM unnest((SELECT $20::text[]), $21::text[], $22::float8[], $23::int[]) AS r(queue, worker_id, lease_ms, lim)
     WHERE NOT coalesce((SELECT q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR coalesce(q.held_until > now(), false)
+        OR q.grouped OR q.fifo OR q.group_concurrency IS NOT NULL OR q.group_rate_max IS NOT NULL
       FROM ${queues} q WHERE q.name = r.queue), false)
   )`;
 
@@ -66,8 +72,8 @@ function dispatchSource(jobs: string, prediction: Prediction): string {
         LEFT JOIN req r ON r.queue = i.queue`;
   const eligible =
     prediction === 'exact'
-      ? `SELECT b.*, b.requested AND b.due <= b.now AS eligible FROM (${base}) b`
-      : `SELECT k.*, CASE WHEN NOT k.requested OR k.due > k.now OR NOT k.id_new THEN false
+      ? `SELECT b.*, b.requested AND b.due <= b.now AND b.group_in IS NULL AS eligible FROM (${base}) b`
+      : `SELECT k.*, CASE WHEN NOT k.requested OR k.due > k.now OR NOT k.id_new OR k.group_in IS NOT NULL THEN false
             WHEN k.unique_key IS NULL THEN true
             WHEN k.key_taken THEN false
             ELSE (SELECT true FROM ${jobs} o WHERE o.queue = k.queue AND o.unique_key = k.unique_key
@@ -93,10 +99,10 @@ function dispatchSource(jobs: string, prediction: Prediction): string {
 function insertInto(jobs: string, conflict: string, dispatch: Prediction | null = null): string {
   if (!dispatch) {
     return `INSERT INTO ${jobs} AS j (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
-      backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count)
+      backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count, group_key)
     SELECT id, queue, name, payload, CASE WHEN due > now THEN 'scheduled' ELSE 'queued' END, priority,
       max_retries, unique_key, timeout_ms, backoff, now, due, completed_keep_ms, completed_keep_count,
-      dead_keep_ms, dead_keep_count
+      dead_keep_ms, dead_keep_count, ${groupKey('p')}
     FROM (SELECT i.*, c.now, ${DUE('i', 'c')} AS due
           FROM input i CROSS JOIN clock c) p
     ORDER BY ord
@@ -105,7 +111,7 @@ function insertInto(jobs: string, conflict: string, dispatch: Prediction | null 
   const claimed = 'p.eligible AND p.rn <= p.lim';
   return `INSERT INTO ${jobs} AS j (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
       backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count,
-      attempt, lease_token, lease_expires_at, started_at, worker_id)
+      attempt, lease_token, lease_expires_at, started_at, worker_id, group_key)
     SELECT p.id, p.queue, p.name, p.payload,
       CASE WHEN ${claimed} THEN 'running' WHEN p.due > p.now THEN 'scheduled' ELSE 'queued' END,
       p.priority, p.max_retries, p.unique_key, p.timeout_ms, p.backoff, p.now, p.due, p.completed_keep_ms,
@@ -114,7 +120,7 @@ function insertInto(jobs: string, conflict: string, dispatch: Prediction | null 
       CASE WHEN ${claimed} THEN replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') END,
       CASE WHEN ${claimed} THEN p.now + ${msSql('p.lease_ms')} END,
       CASE WHEN ${claimed} THEN p.now END,
-      CASE WHEN ${claimed} THEN p.worker_id END
+      CASE WHEN ${claimed} THEN p.worker_id END, ${groupKey('p')}
     FROM (${dispatchSource(jobs, dispatch)}) p
     ORDER BY p.ord
     ${conflict}`;
@@ -137,22 +143,22 @@ const DISPATCH_RETURNING = `j.lease_token, j.lease_expires_at,
  * `s` scheduled: decided by the same due-time expression as the INSERT), instead of a row per
  * job for the driver to parse.
  */
-export const plainInsertSql = perSchema(({ jobs }) => `WITH ${clockCte('$16')},
-  ${INPUT}, ins AS (
+export const plainInsertSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$17')},
+  ${INPUT(queues)}, ins AS (
     ${insertInto(jobs, '')}
     RETURNING j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev
-  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  ), ${notifyCtes('ins', '$18', '$19', '(SELECT at FROM clock)')}
   SELECT (SELECT count(*)::int FROM ins) AS n,
     (SELECT string_agg(CASE WHEN ${DUE('i', 'c')} > c.now THEN 's' ELSE 'q' END, '' ORDER BY i.ord)
      FROM input i CROSS JOIN clock c) AS states,
     (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified`);
 
-/** The fast path with dispatch ($19..$22). */
-export const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$16')},
-  ${inputCte(true)}, ${reqCte(queues)}, ins AS (
+/** The fast path with dispatch ($20..$23). */
+export const plainDispatchSql = perSchema(({ jobs, queues }) => `WITH ${clockCte('$17')},
+  ${inputCte(true, queues)}, ${reqCte(queues)}, ins AS (
     ${insertInto(jobs, '', 'exact')}
     RETURNING j.id, j.state, j.seq AS ord, ${DISPATCH_RETURNING}
-  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  ), ${notifyCtes('ins', '$18', '$19', '(SELECT at FROM clock)')}
   SELECT id, state, lease_token, lease_expires_at, created_at, run_at, (SELECT at FROM clock)::float8 AS at,
     ${NOTIFIED} AS notified FROM ins`);
 
@@ -164,11 +170,11 @@ function generalSql(jobs: string, queues: string, dispatch: boolean): string {
   const returning = dispatch
     ? `j.id, j.queue, j.unique_key, j.state, j.seq AS ord, ${DISPATCH_RETURNING}`
     : `j.id, j.queue, j.unique_key, j.state, j.seq AS ord, ${jobEventSql({ type: `'added'`, job: 'j' })} AS ev`;
-  return `WITH ${clockCte('$16')},
-  ${dispatch ? `${inputCte(true)}, ${reqCte(queues)}` : INPUT}, ins AS (
+  return `WITH ${clockCte('$17')},
+  ${dispatch ? `${inputCte(true, queues)}, ${reqCte(queues)}` : INPUT(queues)}, ins AS (
     ${insertInto(jobs, 'ON CONFLICT DO NOTHING', dispatch ? 'snapshot' : null)}
     RETURNING ${returning}
-  ), ${notifyCtes('ins', '$17', '$18', '(SELECT at FROM clock)')}
+  ), ${notifyCtes('ins', '$18', '$19', '(SELECT at FROM clock)')}
   SELECT ins.id IS NOT NULL AS inserted,
     coalesce(ins.id, ex.id, uk_new.id, uk_old.id) AS id,
     coalesce(ins.state, ex.state, uk_new.state, uk_old.state) AS state,${dispatch ? '\n    ins.lease_token, ins.lease_expires_at, ins.created_at, ins.run_at,' : ''}
@@ -210,13 +216,14 @@ export function insertValues(jobs: JobInsert[], now: Date | undefined, channel: 
     numbers((j) => j.retention.completedKeepCount),
     numbers((j) => j.retention.deadKeepMs),
     numbers((j) => j.retention.deadKeepCount),
+    texts((j) => j.group ?? null),
     now ?? null,
     channel,
     prefix,
   ];
 }
 
-/** Values $19..$22 of a dispatch statement. */
+/** Values $20..$23 of a dispatch statement. */
 export function dispatchValues(requests: DispatchRequest[]): unknown[] {
   return [requests.map((r) => r.queue), requests.map((r) => r.workerId), requests.map((r) => r.leaseMs), requests.map((r) => r.limit)];
 }

@@ -22,6 +22,9 @@
  * - With `transaction`, the statement runs on the caller's client inside its transaction
  *   (always the general path: a failed statement would abort the caller's transaction) with
  *   NOTIFY origin `tx` (every process, this one included, learns of the jobs on commit).
+ * - A batch in which some job has a unique mode (`uniqueMode`, ADR 0016) is settled by
+ *   unique-insert.ts in one transaction (its own or the caller's), which inserts its new jobs
+ *   through the `transaction` path here; such a batch takes no direct dispatch.
  *
  * Direct dispatch (`dispatch`, never with `transaction`): still one statement, and the same
  * INSERT. Its SELECT decides per row whether the row goes in already claimed: the row is due
@@ -63,6 +66,8 @@ import { pgErrorCode, type Row } from './db.js';
 import { jobEvent, TX_PREFIX } from './events.js';
 import { rowToClaimedJob } from './rows.js';
 import { dispatchValues, insertDispatchSql, insertSql, insertValues, plainDispatchSql, plainInsertSql } from './insert-sql.js';
+import { markGroupedQueues } from './groups.js';
+import { insertWithUniqueModes } from './unique-insert.js';
 
 /** Rounds of re-running items whose conflicting row was invisible to the first snapshot. */
 const MAX_ROUNDS = 4;
@@ -200,6 +205,12 @@ export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<In
   ctx.db.assertOpen();
   if (params.jobs.length === 0) return [];
   const client = params.transaction === undefined ? undefined : callerClient(params.transaction);
+  // Unique modes (ADR 0016): such a batch is settled by unique-insert.ts in one transaction, which
+  // inserts its new jobs through this function on that transaction (without their modes).
+  if (params.jobs.some((job) => job.uniqueMode)) {
+    const now = params.now;
+    return insertWithUniqueModes(ctx, params.jobs, now, client, (jobs, tx) => insertJobs(ctx, { jobs, transaction: tx, ...(now ? { now } : {}) }));
+  }
 
   // Fold repeated ids: each distinct id goes to the database once, in first-seen order.
   const firstIndex = new Map<string, number>();
@@ -216,6 +227,7 @@ export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<In
     return slot;
   });
   const dispatch = dispatchRequests(params, distinct);
+  await markGroupedQueues(ctx, distinct);
 
   let resolved: Array<InsertOutcome | undefined> | null = null;
   if (!client && distinct.every((job) => job.uniqueKey == null)) {

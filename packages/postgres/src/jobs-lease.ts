@@ -6,7 +6,8 @@
  * - A claim locks candidates with FOR UPDATE SKIP LOCKED inside a MATERIALIZED CTE (an
  *   optimisation fence: the LIMIT applies before the UPDATE), so concurrent claimers never
  *   wait on each other nor get the same job; a row that stopped being `queued` after our
- *   snapshot is rechecked by the lock and dropped.
+ *   snapshot is rechecked by the lock and dropped. A claimed job whose unique key is held
+ *   `while: 'queued'` gives it up in the same SET (releaseQueuedKeySql, ADR 0016).
  * - Each claim statement draws one fresh random value (48 hex chars of two gen_random_uuid(),
  *   at least 180 random bits) and gives each job it claims that value followed by the row's seq
  *   (16 hex chars): 64 hex chars like every token; unguessable, new at every claim, and distinct
@@ -29,6 +30,7 @@
  *   older; a lost progress value is cosmetic.
  */
 import {
+  limitedAnswer,
   type ClaimAnswer,
   type ClaimedJob,
   type ClaimParams,
@@ -39,10 +41,11 @@ import {
   type ProgressParams,
 } from '@spindle/core';
 import type { Ctx } from './context.js';
-import { claimLimited, queueIsLimited } from './queue-limits.js';
+import { claimLimited, queueMode } from './queue-limits.js';
+import { groupedClaimSql, groupedValues } from './groups.js';
 import { eventDataOf, jobEvent } from './events.js';
 import { claimColumns, rowToClaimedJob } from './rows.js';
-import { clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql } from './sql.js';
+import { clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql, releaseQueuedKeySql } from './sql.js';
 import type { Row } from './db.js';
 
 /** The fence's state condition (see recheckStateSql). */
@@ -59,7 +62,8 @@ const claimStatement = (plain: boolean) => perSchema(({ jobs, queues }) => `WITH
     SELECT j.id FROM ${jobs} j
     WHERE j.state = 'queued' AND j.queue = $2
       AND NOT EXISTS (SELECT 1 FROM ${queues} q WHERE q.name = $2 AND (q.paused${plain ? `
-        OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR q.held_until > (SELECT now FROM clock)` : ''}))
+        OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR q.held_until > (SELECT now FROM clock)
+        OR q.grouped OR q.fifo OR q.group_concurrency IS NOT NULL OR q.group_rate_max IS NOT NULL` : ''}))
     ORDER BY j.priority, j.run_at, j.seq
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -67,7 +71,7 @@ const claimStatement = (plain: boolean) => perSchema(({ jobs, queues }) => `WITH
     UPDATE ${jobs} j SET state = 'running', attempt = j.attempt + 1,
       lease_token = t.random || lpad(to_hex(j.seq), 16, '0'),
       lease_expires_at = c.now + ${msSql('$4::float8')}, started_at = c.now, worker_id = $5,
-      cancel_requested = false
+      cancel_requested = false, ${releaseQueuedKeySql('j')}
     FROM clock c, token t
     WHERE j.id = ANY(ARRAY(SELECT id FROM candidates)) AND ${recheckStateSql('j.state', ['queued'])}
     RETURNING ${claimColumns('j')}, j.seq AS ord, c.at, ${jobEventSql({ type: `'started'`, job: 'j' })} AS ev
@@ -80,25 +84,48 @@ export async function claimJobs(ctx: Ctx, params: ClaimParams): Promise<ClaimAns
   ctx.db.assertOpen();
   if (params.limit <= 0) return [];
   const values = (limit: number, now = params.now) => [now ?? null, params.queue, limit, params.leaseMs, params.workerId, ctx.names.channel, ctx.events.prefix];
-  let limited = ctx.limits.get(params.queue);
-  if (limited !== true) {
+  let mode = ctx.limits.get(params.queue);
+  if (mode === undefined || mode === 'plain') {
     const rows = await ctx.db.query(
       'claimJobs',
       { name: ctx.names.statement('claim'), text: plainClaimSql(ctx.names), values: values(params.limit) },
       { relaxed: true },
     );
-    // Nothing came back and this process does not know (any more) whether the queue is limited:
-    // the plain claim takes nothing from a limited queue, so ask.
-    if (rows.length > 0 || limited === false || !(await queueIsLimited(ctx, params.queue, params.now))) return claimed(ctx, rows);
+    // Nothing came back and this process does not know (any more) which claim the queue takes:
+    // the plain claim takes nothing from a limited or grouped queue, so ask.
+    if (rows.length > 0 || mode === 'plain') return claimed(ctx, rows);
+    mode = await queueMode(ctx, params.queue, params.now);
+    if (mode === 'plain') return claimed(ctx, rows);
+  }
+  if (mode === 'grouped') {
+    // No limits: the grouped statement alone (it takes nothing from a queue that became limited).
+    const rows = (await ctx.db.query(
+      'claimJobs',
+      { name: ctx.names.statement('claim_grouped'), text: guardedGroupSql(ctx.names), values: [...values(params.limit), ...groupedValues(NO_GROUP_LIMITS)] },
+      { relaxed: true },
+    )).filter((r) => r.id != null);
+    if (rows.length > 0 || (await queueMode(ctx, params.queue, params.now)) !== 'limited') return claimed(ctx, rows);
   }
   let rows: Row[] = [];
-  const answer = await claimLimited(ctx, params, async (limit, client, now) => {
-    rows = (await client.query({ name: ctx.names.statement('claim_limited'), text: limitedClaimSql(ctx.names), values: values(limit, now) })).rows as Row[];
-    return rows.map(rowToClaimedJob);
+  const answer = await claimLimited(ctx, params, async (limit, client, now, groups) => {
+    if (groups === null) {
+      rows = (await client.query({ name: ctx.names.statement('claim_limited'), text: limitedClaimSql(ctx.names), values: values(limit, now) })).rows as Row[];
+      return rows.map(rowToClaimedJob);
+    }
+    const all = (await client.query({ name: ctx.names.statement('claim_grouped_limited'), text: lockedGroupSql(ctx.names), values: [...values(limit, now), ...groupedValues(groups)] })).rows as Row[];
+    rows = all.filter((r) => r.id != null);
+    const jobs = rows.map(rowToClaimedJob);
+    if (all[0]?.cut_short !== true || jobs.length >= limit) return jobs;
+    // A group limit held jobs back; with nothing taken and a per-group rate, the caller asks when the earliest window frees.
+    return limitedAnswer(jobs, { reason: jobs.length === 0 && groups.groupRateMax !== null ? 'rate' : 'concurrency' });
   });
   publishStarted(ctx, rows); // after the commit
   return answer;
 }
+
+const guardedGroupSql = groupedClaimSql(true);
+const lockedGroupSql = groupedClaimSql(false);
+const NO_GROUP_LIMITS = { groupConcurrency: null, fifo: false, groupRateMax: null, groupRateIntervalMs: null };
 
 /** The 'started' events of claimed rows, built from their columns. */
 function publishStarted(ctx: Ctx, rows: Row[]): void {

@@ -8,14 +8,15 @@
  * - The rescuer only moves jobs still `running` with `lease_expires_at < now` at the moment of
  *   the write, counts the lost attempt, appends a `lease_expired` error and clears the token,
  *   so the old holder's later writes are fenced off.
- * - Pruning deletes by `expires_at <= now`, then trims per (queue, state) count rules, at most
- *   `limit` rows per call in total.
+ * - Pruning deletes by `expires_at <= now`, then trims per (queue, state) count rules, then
+ *   deletes expired period keys of unique jobs (ADR 0016), at most `limit` rows per call in total.
  * - Each write finds its locked candidates by `id = ANY(ARRAY(…))` (primary-key probes, whatever
  *   the planner guesses for `LIMIT $n` in a generic plan) and rechecks the state in the form of
  *   recheckStateSql.
  */
 import { MAX_ERRORS_KEPT, type PromoteResult, type PruneParams, type RescueParams, type RescueResult } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
+import { pruneKeysSql } from './unique-sql.js';
 import { appendErrorSql, clockCte, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
 
 export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Date }): Promise<PromoteResult> {
@@ -156,5 +157,14 @@ export async function pruneJobs(ctx: Ctx, params: PruneParams): Promise<number> 
     values: [room],
   });
   deleted += (trimmed[0]?.n as number) ?? 0;
+  // Expired period keys of unique jobs (unique-insert.ts) share the call's row budget.
+  if (deleted < params.limit) {
+    const keys = await ctx.db.query('pruneJobs', {
+      name: ctx.names.statement('prune_unique_keys'),
+      text: pruneKeysSql(ctx.names),
+      values: [params.now ?? null, params.limit - deleted],
+    });
+    deleted += (keys[0]?.n as number) ?? 0;
+  }
   return deleted;
 }

@@ -132,21 +132,29 @@ export async function listQueues(ctx: Ctx): Promise<QueueInfo[]> {
     name: ctx.names.statement('list_queues'),
     text: `WITH RECURSIVE ${loose.join(', ')}
     SELECT a.name, bool_or(a.paused) AS paused, max(s.concurrency_limit) AS concurrency, max(s.rate_max) AS rate_max,
-      max(s.rate_interval_ms) AS rate_interval_ms, max(s.held_until) FILTER (WHERE s.held_until > now()) AS held_until FROM (
+      max(s.rate_interval_ms) AS rate_interval_ms, max(s.held_until) FILTER (WHERE s.held_until > now()) AS held_until,
+      bool_or(s.grouped) AS grouped, max(s.group_concurrency) AS group_concurrency, max(s.group_rate_max) AS group_rate_max,
+      max(s.group_rate_interval_ms) AS group_rate_interval_ms, bool_or(s.fifo) AS fifo FROM (
       ${QUEUE_INDEXED_STATES.map((state) => `SELECT name, false AS paused FROM q_${state} WHERE name IS NOT NULL`).join('\n      UNION ALL ')}
       UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state IN ('scheduled', 'retrying')
       UNION ALL SELECT DISTINCT queue, false FROM ${jobs} WHERE state = 'running'
       UNION ALL SELECT name, paused FROM ${queues}
     ) a LEFT JOIN ${queues} s ON s.name = a.name GROUP BY a.name ORDER BY a.name`,
   });
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  const rate = (max: unknown, interval: unknown) => (max === null || interval === null ? null : { max: Number(max), intervalMs: Number(interval) });
   return rows.map((r) => ({
     name: r.name as string,
     paused: r.paused === true,
     limits: {
-      concurrency: r.concurrency === null ? null : Number(r.concurrency),
-      rate: r.rate_max === null || r.rate_interval_ms === null ? null : { max: Number(r.rate_max), intervalMs: Number(r.rate_interval_ms) },
+      concurrency: num(r.concurrency),
+      rate: rate(r.rate_max, r.rate_interval_ms),
+      groupConcurrency: num(r.group_concurrency),
+      groupRate: rate(r.group_rate_max, r.group_rate_interval_ms),
+      fifo: r.fifo === true,
     },
     heldUntil: (r.held_until as Date | null) ?? null,
+    grouped: r.grouped === true,
   }));
 }
 

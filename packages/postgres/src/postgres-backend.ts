@@ -125,7 +125,7 @@ export class PostgresBackend implements Backend {
       poolMax: resolved.poolMax,
       applicationName: resolved.applicationName,
     });
-    this.ctx = { db: this.db, names: this.names, events: this.events, limits: new LimitCache() };
+    this.ctx = { db: this.db, names: this.names, events: this.events, limits: new LimitCache(), groupedQueues: new Set() };
     this.capabilities = { multiProcess: true, crossProcessEvents: resolved.listen, transactionalEnqueue: true };
     this.notifier = resolved.listen
       ? new Notifier(this.db.dedicatedClientConfig(`${resolved.applicationName}:listen`), this.names.channel, (payload) =>

@@ -20,13 +20,19 @@
 import { limitedAnswer, type ClaimAnswer, type ClaimedJob, type ClaimLimited, type ClaimParams, type HoldQueueParams, type SetQueueLimitsParams } from '@spindle/core';
 import type pg from 'pg';
 import { changeJobs, type Ctx } from './context.js';
+import { groupRateWait } from './groups.js';
 import { epochMsSql, notifyCtes, NOTIFIED, nowSql } from './sql.js';
 
 /** How long a queue's "limited or not" answer is trusted by this process. */
 const CACHE_MS = 1000;
 
-interface Settings {
+export interface Settings {
   paused: boolean;
+  grouped: boolean;
+  groupConcurrency: number | null;
+  groupRateMax: number | null;
+  groupRateIntervalMs: number | null;
+  fifo: boolean;
   concurrency: number | null;
   rateMax: number | null;
   rateIntervalMs: number | null;
@@ -36,21 +42,31 @@ interface Settings {
   now: number;
 }
 
-const isLimited = (s: Settings) => s.concurrency !== null || s.rateMax !== null || s.heldUntil !== null;
+/**
+ * Which claim a queue takes: `plain` (jobs-lease.ts), `grouped` (groups.ts, no limits: one
+ * statement) or `limited` (limits, group limits or a hold: the serialised transaction below).
+ */
+export type ClaimMode = 'plain' | 'grouped' | 'limited';
 
-/** Per backend instance: queue → whether it was limited, until when that answer is trusted. */
+const hasGroupLimits = (s: Settings) => s.fifo || s.groupConcurrency !== null || s.groupRateMax !== null;
+const modeOf = (s: Settings | null): ClaimMode =>
+  s === null ? 'plain'
+  : s.concurrency !== null || s.rateMax !== null || s.heldUntil !== null || hasGroupLimits(s) ? 'limited'
+  : s.grouped ? 'grouped' : 'plain';
+
+/** Per backend instance: queue → its claim mode as last seen, until when that answer is trusted. */
 export class LimitCache {
-  private readonly entries = new Map<string, { limited: boolean; until: number }>();
+  private readonly entries = new Map<string, { mode: ClaimMode; until: number }>();
 
-  /** true / false while fresh, undefined when unknown or stale. */
-  get(queue: string): boolean | undefined {
+  /** The mode while fresh, undefined when unknown or stale. */
+  get(queue: string): ClaimMode | undefined {
     const e = this.entries.get(queue);
-    return e !== undefined && e.until > Date.now() ? e.limited : undefined;
+    return e !== undefined && e.until > Date.now() ? e.mode : undefined;
   }
 
-  set(queue: string, limited: boolean): void {
+  set(queue: string, mode: ClaimMode): void {
     if (this.entries.size > 10_000) this.entries.clear();
-    this.entries.set(queue, { limited, until: Date.now() + CACHE_MS });
+    this.entries.set(queue, { mode, until: Date.now() + CACHE_MS });
   }
 
   forget(queue: string): void {
@@ -65,7 +81,8 @@ export class LimitCache {
  */
 function settingsSql(ctx: Ctx, lock: boolean): string {
   const clock = lock ? 'coalesce($2::timestamptz, clock_timestamp())' : nowSql('$2');
-  return `SELECT q.paused, q.concurrency_limit, q.rate_max, q.rate_interval_ms,
+  return `SELECT q.paused, q.concurrency_limit, q.rate_max, q.rate_interval_ms, q.grouped, q.group_concurrency,
+      q.group_rate_max, q.group_rate_interval_ms, q.fifo,
       CASE WHEN q.held_until > c.now THEN ${epochMsSql('q.held_until')} END AS held_until,
       extract(epoch FROM c.now) * 1000 AS now
     FROM ${ctx.names.queues} q, (SELECT ${clock} AS now) c WHERE q.name = $1${lock ? ' FOR UPDATE OF q' : ''}`;
@@ -76,6 +93,11 @@ function toSettings(row: Record<string, unknown> | undefined): Settings | null {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return {
     paused: row.paused === true,
+    grouped: row.grouped === true,
+    groupConcurrency: num(row.group_concurrency),
+    groupRateMax: num(row.group_rate_max),
+    groupRateIntervalMs: num(row.group_rate_interval_ms),
+    fifo: row.fifo === true,
     concurrency: num(row.concurrency_limit),
     rateMax: num(row.rate_max),
     rateIntervalMs: num(row.rate_interval_ms),
@@ -84,17 +106,20 @@ function toSettings(row: Record<string, unknown> | undefined): Settings | null {
   };
 }
 
-/** Whether the queue has limits or a hold now (and remembers the answer). */
-export async function queueIsLimited(ctx: Ctx, queue: string, now: Date | undefined): Promise<boolean> {
+/** The claim the queue takes now (and remembers the answer). */
+export async function queueMode(ctx: Ctx, queue: string, now: Date | undefined): Promise<ClaimMode> {
   const rows = await ctx.db.query('claimJobs', { text: settingsSql(ctx, false), values: [queue, now ?? null] });
-  const s = toSettings(rows[0]);
-  const limited = s !== null && isLimited(s);
-  ctx.limits.set(queue, limited);
-  return limited;
+  const mode = modeOf(toSettings(rows[0]));
+  ctx.limits.set(queue, mode);
+  return mode;
 }
 
-/** Runs the claim statement for at most `limit` jobs at time `now` on `client` (jobs-lease.ts provides it). */
-export type ClaimRunner = (limit: number, client: pg.ClientBase, now: Date) => Promise<ClaimedJob[]>;
+/**
+ * Runs the claim statement for at most `limit` jobs at time `now` on `client` (jobs-lease.ts
+ * provides it): the plain one, or with `groups` the grouped one, whose answer may say a group
+ * limit cut it short.
+ */
+export type ClaimRunner = (limit: number, client: pg.ClientBase, now: Date, groups: Settings | null) => Promise<ClaimAnswer<ClaimedJob>>;
 
 /** The claim of a queue with limits or a hold: one transaction, serialised per queue. */
 export async function claimLimited(ctx: Ctx, params: ClaimParams, runClaim: ClaimRunner): Promise<ClaimAnswer<ClaimedJob>> {
@@ -102,7 +127,7 @@ export async function claimLimited(ctx: Ctx, params: ClaimParams, runClaim: Clai
   const rateLog = `${ctx.names.q}.queue_rate_log`;
   return ctx.db.transaction('claimJobs', async (client) => {
     const s = toSettings((await client.query(settingsSql(ctx, true), [queue, params.now ?? null])).rows[0]);
-    ctx.limits.set(queue, s !== null && isLimited(s));
+    ctx.limits.set(queue, modeOf(s));
     if (s === null || s.paused) return [];
     if (s.heldUntil !== null) return limitedAnswer([], { reason: 'held', retryAfterMs: Math.max(1, s.heldUntil - s.now) });
     let allowed = params.limit;
@@ -122,11 +147,18 @@ export async function claimLimited(ctx: Ctx, params: ClaimParams, runClaim: Clai
       const oldest = rows[0].oldest === null ? s.now : Number(rows[0].oldest);
       if (left < allowed) [allowed, limited] = [left, { reason: 'rate', retryAfterMs: Math.max(1, oldest + s.rateIntervalMs - s.now) }];
     }
-    const jobs = allowed > 0 ? await runClaim(allowed, client, new Date(s.now)) : [];
+    const grouped = s.grouped || hasGroupLimits(s) ? s : null;
+    const jobs = allowed > 0 ? await runClaim(allowed, client, new Date(s.now), grouped) : [];
     if (s.rateMax !== null && jobs.length > 0) {
       await client.query(`INSERT INTO ${rateLog} (queue, at, n) VALUES ($1, to_timestamp($2::float8 / 1000), $3)`, [queue, s.now, jobs.length]);
     }
-    return limited && jobs.length === allowed ? limitedAnswer(jobs, limited) : jobs;
+    if (limited && jobs.length === allowed) return limitedAnswer(jobs, limited);
+    if (jobs.limited?.reason === 'rate' && s.groupRateMax !== null && s.groupRateIntervalMs !== null) {
+      // Nothing taken because every group with queued jobs is at its rate: wait for the earliest window.
+      const wait = await groupRateWait(client, ctx, queue, s.groupRateMax, s.groupRateIntervalMs, s.now);
+      return limitedAnswer(jobs, wait === undefined ? { reason: 'concurrency' } : { reason: 'rate', retryAfterMs: wait });
+    }
+    return jobs;
   }, { relaxed: true });
 }
 
@@ -138,16 +170,21 @@ function limitsEventSql(ctx: Ctx, write: string): string {
 }
 
 export async function setQueueLimits(ctx: Ctx, params: SetQueueLimitsParams): Promise<void> {
-  const { concurrency, rate } = params.limits;
+  const { concurrency, rate, groupConcurrency, groupRate, fifo } = params.limits;
   const { queues } = ctx.names;
   await changeJobs(ctx, 'setQueueLimits', {
-    text: limitsEventSql(ctx, `INSERT INTO ${queues} AS q (name, paused, updated_at, concurrency_limit, rate_max, rate_interval_ms)
-      VALUES ($1, false, now(), $4, $5, $6)
+    text: limitsEventSql(ctx, `INSERT INTO ${queues} AS q (name, paused, updated_at, concurrency_limit, rate_max, rate_interval_ms,
+        group_concurrency, group_rate_max, group_rate_interval_ms, fifo)
+      VALUES ($1, false, now(), $4, $5, $6, $7, $8, $9, $10)
       ON CONFLICT (name) DO UPDATE SET concurrency_limit = EXCLUDED.concurrency_limit, rate_max = EXCLUDED.rate_max,
-        rate_interval_ms = EXCLUDED.rate_interval_ms, updated_at = EXCLUDED.updated_at`),
-    values: [params.queue, ctx.names.channel, ctx.events.prefix, concurrency, rate?.max ?? null, rate?.intervalMs ?? null],
+        rate_interval_ms = EXCLUDED.rate_interval_ms, group_concurrency = EXCLUDED.group_concurrency,
+        group_rate_max = EXCLUDED.group_rate_max, group_rate_interval_ms = EXCLUDED.group_rate_interval_ms,
+        fifo = EXCLUDED.fifo, updated_at = EXCLUDED.updated_at`),
+    values: [params.queue, ctx.names.channel, ctx.events.prefix, concurrency, rate?.max ?? null, rate?.intervalMs ?? null,
+      groupConcurrency, groupRate?.max ?? null, groupRate?.intervalMs ?? null, fifo],
   });
   if (rate === null) await ctx.db.query('setQueueLimits', { text: `DELETE FROM ${ctx.names.q}.queue_rate_log WHERE queue = $1`, values: [params.queue] });
+  if (groupRate === null) await ctx.db.query('setQueueLimits', { text: `DELETE FROM ${ctx.names.q}.group_rate_log WHERE queue = $1`, values: [params.queue] });
   ctx.limits.forget(params.queue);
 }
 

@@ -12,6 +12,7 @@ import {
   MAX_REASON_CHARS,
   MAX_STACK_BYTES,
   parseStoredJson,
+  uniqueOf,
   type AttemptError,
   type BackoffSpec,
   type ChildFailurePolicy,
@@ -23,10 +24,10 @@ import type { Row } from './db.js';
 
 const RECORD_COLUMNS = [
   'id', 'seq', 'queue', 'name', 'payload', 'state', 'priority', 'attempt', 'max_retries', 'progress',
-  'result', 'errors', 'unique_key', 'timeout_ms', 'backoff', 'round', 'created_at', 'run_at',
+  'result', 'errors', 'unique_key', 'group_key', 'timeout_ms', 'backoff', 'round', 'created_at', 'run_at',
   'started_at', 'finished_at', 'lease_expires_at', 'worker_id', 'cancel_requested', 'failure_reason',
   'first_failed_at', 'last_failed_at', 'resolution_note', 'resolved_at', 'expires_at',
-  'parent_id', 'pending_children', 'on_child_failure',
+  'parent_id', 'pending_children', 'on_child_failure', 'unique_scope', 'unique_label', 'unique_for_ms',
 ];
 
 /** The columns `rowToJobRecord` needs, qualified by `alias` when given. */
@@ -77,7 +78,10 @@ export function rowToJobRecord(row: Row): JobRecord {
     progress: parseStoredJson(str(row.progress)),
     result: parseStoredJson(str(row.result)),
     errors: (row.errors ?? []) as AttemptError[],
-    uniqueKey: str(row.unique_key),
+    // Unique mode (ADR 0016): `unique_label` is the key as given, `unique_key` the key held.
+    uniqueKey: str(row.unique_label ?? row.unique_key),
+    unique: uniqueOf(str(row.unique_label ?? row.unique_key), str(row.unique_scope), row.unique_for_ms == null ? null : Number(row.unique_for_ms)),
+    group: str(row.group_key) || null, // '' marks an ungrouped job of a grouped queue (groups.ts)
     timeoutMs: (row.timeout_ms as number | null) ?? null,
     backoff: parseStoredJson(str(row.backoff)) as BackoffSpec | null,
     round: row.round as number,

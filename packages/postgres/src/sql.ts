@@ -120,6 +120,14 @@ export function notifyCtes(source: string, channel: string, prefix: string, at: 
 export const NOTIFIED = '(SELECT count(*)::int FROM notified)';
 
 /**
+ * Part of every claim's SET list (a job of alias `j` becoming `running`): a key held `while:
+ * 'queued'` leaves `unique_key`, so jobs_unique_idx stops counting it (ADR 0016).
+ */
+export function releaseQueuedKeySql(j: string): string {
+  return `unique_key = CASE WHEN ${j}.unique_scope = 'queued' THEN NULL ELSE ${j}.unique_key END`;
+}
+
+/**
  * `true` when a row with id `id` exists in `jobs`, else `false`: a scalar subquery, i.e. one
  * primary-key probe per evaluation. (An `EXISTS` here may be planned as a hashed subplan that
  * reads every id of the table.) Put it in a CASE branch so that it runs only when needed.

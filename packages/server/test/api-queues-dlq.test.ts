@@ -49,11 +49,12 @@ for (const maker of BACKENDS) {
     test('queue limits: PUT replaces them, the queue view shows them, claims respect them; bad bodies change nothing', () =>
       withServer(maker, async ({ app }) => {
         await call(app, 'POST', '/api/v1/queues/gamma/jobs/batch', { jobs: Array.from({ length: 5 }, (_, i) => ({ name: 'g', payload: { i } })) });
-        const set = await call(app, 'PUT', '/api/v1/queues/gamma/limits', { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } });
+        const set = await call(app, 'PUT', '/api/v1/queues/gamma/limits', { concurrency: 2, rate: { max: 100, intervalMs: 60_000 }, groupConcurrency: 1, fifo: true });
         assert.equal(set.status, 200);
-        assert.deepEqual(set.body, { name: 'gamma', limits: { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } } });
+        const gammaLimits = { concurrency: 2, rate: { max: 100, intervalMs: 60_000 }, groupConcurrency: 1, groupRate: null, fifo: true };
+        assert.deepEqual(set.body, { name: 'gamma', limits: gammaLimits });
         const view = (await call(app, 'GET', '/api/v1/queues/gamma')).body;
-        assert.deepEqual(view.limits, { concurrency: 2, rate: { max: 100, intervalMs: 60_000 } });
+        assert.deepEqual(view.limits, gammaLimits);
         assert.equal(view.heldUntil, null);
         const claim = await call(app, 'POST', '/api/v1/queues/gamma/claim', { workerId: 'w', batch: 5 });
         assert.equal(claim.body.jobs.length, 2, 'two at a time across every worker');
@@ -76,7 +77,7 @@ for (const maker of BACKENDS) {
         }
         assert.deepEqual((await call(app, 'GET', '/api/v1/queues/gamma')).body.limits.concurrency, 2, 'unchanged');
         const cleared = await call(app, 'PUT', '/api/v1/queues/gamma/limits', {});
-        assert.deepEqual(cleared.body.limits, { concurrency: null, rate: null });
+        assert.deepEqual(cleared.body.limits, { concurrency: null, rate: null, groupConcurrency: null, groupRate: null, fifo: false });
         assert.equal((await call(app, 'POST', '/api/v1/queues/gamma/claim', { workerId: 'w', batch: 5 })).body.jobs.length, 2, 'the two left');
       }));
 

@@ -7,7 +7,8 @@
  * - insertFlow is one BEGIN IMMEDIATE transaction. The root goes in with ON CONFLICT DO NOTHING
  *   (dedup on its id or live unique key: then nothing else is written); every other node with a
  *   plain INSERT (fresh ids: a collision aborts the whole flow). Nodes with children are
- *   `waiting` with `pending_children` = their child count; leaves `queued` / `scheduled`.
+ *   `waiting` with `pending_children` = their child count; leaves `queued` / `scheduled`. A root
+ *   with a unique mode is settled first by unique.ts (its key held: nothing is written).
  * - settleChildren runs inside the caller's write transaction, for the rows that write changed
  *   and that have a `parent_id` (callers test that column of their RETURNING rows, so jobs
  *   outside flows cost one null check). Every parent write is a compare-and-set on
@@ -17,14 +18,16 @@
  *   (`queued`, or `scheduled` when its own run time is still ahead), `dead` when a child failed it.
  */
 import { childFailureReason, type InsertFlowParams, type InsertFlowResult, type JobRecord, type JobState, type SpindleEvent } from '@spindle/core';
+import { GroupResolver } from './groups.js';
 import { errorEventData, JOB_COLUMNS, jobEvent, toJobRecord, type EventRow, type JobRow } from './rows.js';
 import { errorsAppended, expiresAt, nowMs, TERMINAL_SQL } from './state-sql.js';
 import type { Store } from './tx.js';
+import { UniqueResolver } from './unique.js';
 
 const INSERT_NODE = (conflict: string) => `INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, max_retries, unique_key,
     timeout_ms, backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count,
-    parent_id, pending_children, on_child_failure)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)${conflict}`;
+    parent_id, pending_children, on_child_failure, group_key)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)${conflict}`;
 const INSERT_ROOT = INSERT_NODE(' ON CONFLICT DO NOTHING');
 const INSERT_CHILD = INSERT_NODE('');
 const FIND_BY_ID = 'SELECT id, state FROM spindle_jobs WHERE id = ?';
@@ -36,9 +39,16 @@ export function insertFlow(store: Store, params: InsertFlowParams): InsertFlowRe
   return store.write((events) => {
     const { conn } = store;
     const states: JobState[] = [];
+    const groups = new GroupResolver(store, now);
     const nodes = params.nodes;
     for (let k = 0; k < nodes.length; k++) {
-      const node = nodes[k]!;
+      let node = nodes[k]!;
+      // The root's unique mode (unique.ts): a held key answers with its holder (a root only keeps).
+      if (k === 0 && node.uniqueMode) {
+        const decided = new UniqueResolver(store, events, now).resolve(node);
+        if ('outcome' in decided) return { inserted: false, id: decided.outcome.id, state: decided.outcome.state, states: [] };
+        node = decided.insert;
+      }
       const requested = node.runAt !== null ? node.runAt.getTime() : node.delayMs !== null ? now + node.delayMs : now;
       const state: JobState = node.childCount > 0 ? 'waiting' : requested > now ? 'scheduled' : 'queued';
       const runAt = state === 'queued' && node.runAt === null ? now : requested;
@@ -64,6 +74,7 @@ export function insertFlow(store: Store, params: InsertFlowParams): InsertFlowRe
         parent,
         node.childCount > 0 ? node.childCount : null,
         node.childCount > 0 ? node.onChildFailure : null,
+        groups.keyOf(node),
       );
       if (changes === 0) {
         // Only the root can be a duplicate (the others would have thrown): nothing was written.
@@ -74,6 +85,7 @@ export function insertFlow(store: Store, params: InsertFlowParams): InsertFlowRe
         if (existing === undefined) throw new Error(`flow root ${node.id} conflicted with neither its id nor its unique key`);
         return { inserted: false, id: existing.id, state: existing.state, states: [] };
       }
+      if (k === 0 && nodes[0]!.uniqueMode) new UniqueResolver(store, events, now).mark(nodes[0]!);
       states.push(state);
       events.push({ type: 'added', jobId: node.id, queue: node.queue, name: node.name, state, attempt: 0, at: now });
     }

@@ -11,6 +11,8 @@
  * - Selections walk the partial indexes of the schema (INDEXED BY: the planner, without
  *   statistics, might otherwise walk the table), so their cost follows the number of due /
  *   expired / finished rows, not the table size.
+ * - Pruning also deletes expired period keys of unique jobs (spindle_unique_keys), within the
+ *   same row budget per call.
  * - Leadership is one `spindle_leader` row (role `maintenance`) taken when free or expired and
  *   renewed only by its holder.
  */
@@ -30,6 +32,7 @@ import {
 import { stateAccess } from './state-index.js';
 import type { Store } from './tx.js';
 import { childChange, settleChildren } from './flows.js';
+import { pruneUniqueKeys } from './unique.js';
 
 const DUE = "state IN ('scheduled', 'retrying')";
 
@@ -132,6 +135,8 @@ export function pruneJobs(store: Store, params: PruneParams): number {
     const { conn } = store;
     let deleted = conn.stmt(PRUNE_EXPIRED).run({ now, limit: params.limit }).changes;
     if (deleted < params.limit) deleted += conn.stmt(PRUNE_BY_COUNT).run({ limit: params.limit - deleted }).changes;
+    // Expired period keys (unique.ts) share the call's row budget.
+    deleted += pruneUniqueKeys(store, now, params.limit - deleted);
     pruneOutbox(conn);
     return deleted;
   });

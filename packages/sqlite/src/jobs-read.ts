@@ -68,12 +68,14 @@ export function countJobs(store: Store, params?: { queue?: string }): QueueState
 // stored setting.
 const JOB_QUEUES = jobQueuesSql();
 const LIST_QUEUES = `WITH RECURSIVE ${JOB_QUEUES.ctes}
-  SELECT name, max(paused) AS paused, max(concurrency_limit) AS concurrency, max(rate_max) AS rateMax,
-    max(rate_interval_ms) AS rateIntervalMs, max(held_until) AS heldUntil FROM (
-    SELECT name, paused, concurrency_limit, rate_max, rate_interval_ms, held_until FROM spindle_queues
+  SELECT a.name, max(a.paused) AS paused, s.concurrency_limit AS concurrency, s.rate_max AS rateMax,
+    s.rate_interval_ms AS rateIntervalMs, s.held_until AS heldUntil, s.grouped, s.group_concurrency AS groupConcurrency,
+    s.group_rate_max AS groupRateMax, s.group_rate_interval_ms AS groupRateIntervalMs, s.fifo FROM (
+    SELECT name, paused FROM spindle_queues
     UNION ALL
-    SELECT name, 0 AS paused, NULL, NULL, NULL, NULL FROM (${JOB_QUEUES.select}))
-  GROUP BY name ORDER BY name`;
+    SELECT name, 0 AS paused FROM (${JOB_QUEUES.select})) a
+  LEFT JOIN spindle_queues s ON s.name = a.name
+  GROUP BY a.name ORDER BY a.name`;
 
 interface QueueRow {
   name: string;
@@ -82,7 +84,14 @@ interface QueueRow {
   rateMax: number | null;
   rateIntervalMs: number | null;
   heldUntil: number | null;
+  grouped: number | null;
+  groupConcurrency: number | null;
+  groupRateMax: number | null;
+  groupRateIntervalMs: number | null;
+  fifo: number | null;
 }
+
+const rateOf = (max: number | null, intervalMs: number | null) => (max !== null && intervalMs !== null ? { max, intervalMs } : null);
 
 export function listQueues(store: Store): QueueInfo[] {
   const now = Date.now();
@@ -91,9 +100,13 @@ export function listQueues(store: Store): QueueInfo[] {
     paused: r.paused !== 0,
     limits: {
       concurrency: r.concurrency,
-      rate: r.rateMax !== null && r.rateIntervalMs !== null ? { max: r.rateMax, intervalMs: r.rateIntervalMs } : null,
+      rate: rateOf(r.rateMax, r.rateIntervalMs),
+      groupConcurrency: r.groupConcurrency,
+      groupRate: rateOf(r.groupRateMax, r.groupRateIntervalMs),
+      fifo: r.fifo === 1,
     },
     heldUntil: r.heldUntil !== null && r.heldUntil > now ? new Date(r.heldUntil) : null,
+    grouped: r.grouped === 1,
   }));
 }
 

@@ -6,7 +6,9 @@
  * - Each call is one BEGIN IMMEDIATE transaction (store.write); batches answer per item, in
  *   input order. SQL texts are constants, prepared once per connection.
  * - Dedup: an existing id (any state) or a live (queue, unique_key) means "not inserted", and
- *   the existing job is untouched; later items of a batch dedup against earlier ones.
+ *   the existing job is untouched; later items of a batch dedup against earlier ones. A job with
+ *   a unique mode (`uniqueMode`, ADR 0016) is settled by unique.ts before its INSERT (keep,
+ *   replace a waiting holder, or go in), in the same transaction and input order.
  * - A claim only takes rows that are `queued` at the moment of the write, of a queue that is
  *   not paused, in (priority, run_at, seq) order, with a fresh 128-bit random token each.
  * - Post-claim writes (extend, progress) apply only through FENCE; a miss is `lease_lost` when
@@ -45,6 +47,8 @@ import { byClaimOrder, jobEvent, toClaimedJob, CLAIM_COLUMNS, type ClaimRow, typ
 import { CANCELLABLE_SQL, CLEAR_LEASE, EVENT_COLUMNS, expiresAt, FENCE, KEEP_CANCELLED, nowMs, TERMINAL_SQL } from './state-sql.js';
 import type { Store } from './tx.js';
 import { childChange, settleChildren } from './flows.js';
+import { GroupResolver } from './groups.js';
+import { UniqueResolver } from './unique.js';
 
 /**
  * One row per job, bound positionally (named parameters cost a property lookup per value and
@@ -52,8 +56,8 @@ import { childChange, settleChildren } from './flows.js';
  * row went in is `changes` (ON CONFLICT DO NOTHING: 0 on a duplicate).
  */
 const INSERT_JOB = `INSERT INTO spindle_jobs (id, queue, name, payload, state, priority, max_retries, unique_key, timeout_ms,
-    backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    backoff, created_at, run_at, completed_keep_ms, completed_keep_count, dead_keep_ms, dead_keep_count, group_key)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT DO NOTHING`;
 const FIND_BY_ID = 'SELECT id, state FROM spindle_jobs WHERE id = ?';
 const FIND_LIVE_UNIQUE = `SELECT id, state FROM spindle_jobs
@@ -66,10 +70,19 @@ export function insertJobs(store: Store, params: InsertJobsParams): InsertOutcom
   return store.write((events) => {
     const { conn } = store;
     const insert = conn.stmt(INSERT_JOB);
+    const groups = new GroupResolver(store, now);
+    let unique: UniqueResolver | undefined;
     const { jobs } = params;
     const outcomes = new Array<InsertOutcome>(jobs.length);
     for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i]!;
+      const given = jobs[i]!;
+      // A unique mode (unique.ts): a duplicate is settled there; a new job goes in as any job.
+      const decided = given.uniqueMode ? (unique ??= new UniqueResolver(store, events, now)).resolve(given) : null;
+      if (decided !== null && 'outcome' in decided) {
+        outcomes[i] = decided.outcome;
+        continue;
+      }
+      const job = decided?.insert ?? given;
       // `scheduled` when the requested time is in the future, else `queued` now (or at the past runAt).
       const requested = job.runAt !== null ? job.runAt.getTime() : job.delayMs !== null ? now + job.delayMs : now;
       const state: JobState = requested > now ? 'scheduled' : 'queued';
@@ -91,14 +104,17 @@ export function insertJobs(store: Store, params: InsertJobsParams): InsertOutcom
         retention.completedKeepCount,
         retention.deadKeepMs,
         retention.deadKeepCount,
+        groups.keyOf(job),
       );
       if (changes > 0) {
+        if (decided !== null) unique!.mark(given);
         events.push({ type: 'added', jobId: job.id, queue: job.queue, name: job.name, state, attempt: 0, at: now });
         outcomes[i] = { id: job.id, inserted: true, state };
         continue;
       }
       outcomes[i] = duplicateOutcome(store, job);
     }
+    unique?.finish(outcomes);
     return outcomes;
   });
 }
@@ -125,9 +141,10 @@ const INSERT_RUNNING_JOB = `INSERT INTO spindle_jobs (id, queue, name, payload, 
     attempt, lease_token, lease_expires_at, started_at, worker_id)
   VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
   ON CONFLICT DO NOTHING`;
-/** The queue takes no direct dispatch: paused, limited across processes, or held (queue-limits.ts). */
+/** The queue takes no direct dispatch: paused, limited across processes, held (queue-limits.ts) or grouped (groups.ts). */
 const QUEUE_PAUSED = `SELECT 1 FROM spindle_queues WHERE name = ? AND (paused = 1 OR concurrency_limit IS NOT NULL
-  OR rate_max IS NOT NULL OR coalesce(held_until, 0) > ?)`;
+  OR rate_max IS NOT NULL OR coalesce(held_until, 0) > ? OR grouped = 1 OR fifo = 1 OR group_concurrency IS NOT NULL
+  OR group_rate_max IS NOT NULL)`;
 
 /**
  * A fresh lease token, as a claim makes it (`lower(hex(randomblob(16)))`: 128 random bits, hex),
@@ -178,16 +195,25 @@ function insertDispatching(store: Store, params: InsertJobsParams, requests: Dis
   return store.write((events) => {
     const { conn } = store;
     const { jobs } = params;
+    const groups = new GroupResolver(store, now);
+    let unique: UniqueResolver | undefined;
     const outcomes = new Array<InsertOutcome>(jobs.length);
     for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i]!;
+      const given = jobs[i]!;
+      const decided = given.uniqueMode ? (unique ??= new UniqueResolver(store, events, now)).resolve(given) : null;
+      if (decided !== null && 'outcome' in decided) {
+        outcomes[i] = decided.outcome;
+        continue;
+      }
+      const job = decided?.insert ?? given;
+      const group = groups.keyOf(job);
       const requested = job.runAt !== null ? job.runAt.getTime() : job.delayMs !== null ? now + job.delayMs : now;
       const state: JobState = requested > now ? 'scheduled' : 'queued';
       const runAt = state === 'scheduled' || job.runAt !== null ? requested : now;
       const backoff = job.backoff === null ? null : JSON.stringify(job.backoff);
       const { retention } = job;
       const slot = state === 'queued' ? slots.get(job.queue) : undefined;
-      if (slot !== undefined && slot.left > 0) {
+      if (slot !== undefined && slot.left > 0 && group === null) {
         slot.paused ??= conn.stmt(QUEUE_PAUSED).get(job.queue, now) !== undefined;
         if (!slot.paused) {
           const { workerId } = slot.request;
@@ -217,6 +243,8 @@ function insertDispatching(store: Store, params: InsertJobsParams, requests: Dis
             outcomes[i] = duplicateOutcome(store, job);
             continue;
           }
+          // Inserted running: a key held `while: 'queued'` is released at once, as a claim does.
+          if (decided !== null) unique!.mark(given);
           slot.left -= 1;
           const claimed: ClaimedJob = {
             id: job.id,
@@ -260,14 +288,17 @@ function insertDispatching(store: Store, params: InsertJobsParams, requests: Dis
         retention.completedKeepCount,
         retention.deadKeepMs,
         retention.deadKeepCount,
+        group,
       );
       if (changes > 0) {
+        if (decided !== null) unique!.mark(given);
         events.push({ type: 'added', jobId: job.id, queue: job.queue, name: job.name, state, attempt: 0, at: now });
         outcomes[i] = { id: job.id, inserted: true, state };
       } else {
         outcomes[i] = duplicateOutcome(store, job);
       }
     }
+    unique?.finish(outcomes);
     return outcomes;
   });
 }

@@ -11,6 +11,7 @@
 import {
   MAX_EVENT_DATA_BYTES,
   parseStoredJson,
+  uniqueOf,
   type AttemptError,
   type BackoffSpec,
   type ChildFailurePolicy,
@@ -23,10 +24,10 @@ import {
 
 /** Every column a JobRecord needs (not the lease token, not the retention rules). */
 export const JOB_COLUMNS =
-  'seq, id, queue, name, payload, state, priority, attempt, max_retries, progress, result, errors, unique_key, ' +
+  'seq, id, queue, name, payload, state, priority, attempt, max_retries, progress, result, errors, unique_key, group_key, ' +
   'timeout_ms, backoff, round, created_at, run_at, started_at, finished_at, lease_expires_at, worker_id, ' +
   'cancel_requested, failure_reason, first_failed_at, last_failed_at, resolution_note, resolved_at, expires_at, ' +
-  'parent_id, pending_children, on_child_failure';
+  'parent_id, pending_children, on_child_failure, unique_scope, unique_label, unique_for_ms';
 
 export interface JobRow {
   seq: number;
@@ -42,6 +43,7 @@ export interface JobRow {
   result: string | null;
   errors: string;
   unique_key: string | null;
+  group_key: string | null;
   timeout_ms: number | null;
   backoff: string | null;
   round: number;
@@ -61,6 +63,10 @@ export interface JobRow {
   parent_id: string | null;
   pending_children: number | null;
   on_child_failure: ChildFailurePolicy | null;
+  /** Unique mode (ADR 0016): NULL for jobs without one. `unique_label` is the key as given. */
+  unique_scope: string | null;
+  unique_label: string | null;
+  unique_for_ms: number | null;
 }
 
 /**
@@ -114,7 +120,9 @@ export function toJobRecord(row: JobRow): JobRecord {
     progress: parseStoredJson(row.progress),
     result: parseStoredJson(row.result),
     errors: JSON.parse(row.errors) as AttemptError[],
-    uniqueKey: row.unique_key,
+    uniqueKey: row.unique_label ?? row.unique_key,
+    unique: uniqueOf(row.unique_label ?? row.unique_key, row.unique_scope, row.unique_for_ms),
+    group: row.group_key || null, // '' marks an ungrouped job of a grouped queue (groups.ts)
     timeoutMs: row.timeout_ms,
     backoff: parseStoredJson(row.backoff) as BackoffSpec | null,
     round: row.round,

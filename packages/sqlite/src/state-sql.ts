@@ -16,6 +16,12 @@ export const FENCE = "id = @id AND attempt = @attempt AND lease_token = @leaseTo
 
 export const CLEAR_LEASE = 'lease_token = NULL, lease_expires_at = NULL';
 
+/**
+ * Part of every claim's SET list (a job becoming `running`): a key held `while: 'queued'` is
+ * released — it leaves `unique_key`, so the unique index stops counting it (ADR 0016).
+ */
+export const RELEASE_QUEUED_KEY = "unique_key = CASE WHEN unique_scope = 'queued' THEN NULL ELSE unique_key END";
+
 /** `errors` with one more entry (an SQL JSON expression), the oldest dropped beyond the cap. */
 export function errorsAppended(entrySql: string): string {
   return (

@@ -47,7 +47,7 @@ export class DirectApi implements SpindleApi {
 
   async enqueue(queue: string, request: EnqueueRequest): Promise<EnqueueResultView> {
     const result = await this.client.queue(queue).add(request.name, request.payload, request.opts as JobOptions);
-    return { id: result.id, status: result.state, duplicate: !result.inserted };
+    return { id: result.id, status: result.state, duplicate: !result.inserted, ...(result.replaced ? { replaced: true } : {}) };
   }
 
   async getJob(id: string): Promise<JobView | null> {

@@ -13,6 +13,9 @@
  */
 import type { JobState } from '@spindle/core';
 
+/** How long a unique key is held: until the job starts, until it finishes, or a period from the add. */
+export type UniqueWhileView = 'queued' | 'active' | { forMs: number };
+
 export interface AttemptErrorView {
   attempt: number;
   round: number;
@@ -37,6 +40,9 @@ export interface JobView {
   result: unknown;
   errors: AttemptErrorView[];
   uniqueKey: string | null;
+  /** The unique key and how long it is held (null: none). */
+  unique?: { key: string; while: UniqueWhileView } | null;
+  group: string | null;
   timeoutMs: number | null;
   round: number;
   createdAt: string;
@@ -83,9 +89,18 @@ export interface QueueView {
   /** How long the oldest due job has waited (ms), 0 when none waits. */
   oldestQueuedAgeMs: number;
   /** Limits across processes (null: none). */
-  limits: { concurrency: number | null; rate: { max: number; intervalMs: number } | null };
+  limits: {
+    concurrency: number | null;
+    rate: { max: number; intervalMs: number } | null;
+    /** Per group (tenant groups): most running, most started per interval, one in flight in order. */
+    groupConcurrency: number | null;
+    groupRate: { max: number; intervalMs: number } | null;
+    fifo: boolean;
+  };
   /** ISO time until which claims skip the queue (a handler was rate limited), or null. */
   heldUntil: string | null;
+  /** Its jobs carry groups: claims rotate across them. */
+  grouped: boolean;
 }
 
 export interface DlqDepthView {
@@ -125,13 +140,22 @@ export interface WorkerView {
 export interface EnqueueRequest {
   name: string;
   payload: unknown;
-  opts: { id?: string; delay?: number; priority?: number | string; maxRetries?: number };
+  opts: {
+    id?: string;
+    delay?: number;
+    priority?: number | string;
+    maxRetries?: number;
+    group?: string;
+    unique?: { key: string; while?: UniqueWhileView; onConflict?: 'keep' | 'replace' };
+  };
 }
 
 export interface EnqueueResultView {
   id: string;
   status: JobState;
   duplicate: boolean;
+  /** The holder of the unique key had not started and took this job's payload and run time. */
+  replaced?: boolean;
 }
 
 export interface JobQuery {

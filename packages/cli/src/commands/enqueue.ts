@@ -8,7 +8,8 @@
 import type { Command } from 'commander';
 import type { EnqueueRequest } from '../api/types.js';
 import { Context } from '../context.js';
-import { checkName, parseDelay, parseJobId, parseMaxRetries, parsePriority, readPayload } from '../parse.js';
+import { checkName, parseDelay, parseJobId, parseMaxRetries, parseOnConflict, parsePriority, parseUniqueKey, parseUniqueWhile, readPayload } from '../parse.js';
+import { usageError } from '../errors.js';
 
 interface EnqueueOptions {
   data?: string;
@@ -16,6 +17,10 @@ interface EnqueueOptions {
   priority?: number | string;
   jobId?: string;
   maxRetries?: number;
+  group?: string;
+  unique?: string;
+  uniqueWhile?: 'queued' | 'active' | { forMs: number };
+  onConflict?: 'keep' | 'replace';
 }
 
 export function registerEnqueue(program: Command): void {
@@ -30,6 +35,10 @@ export function registerEnqueue(program: Command): void {
     .option('--priority <n>', 'critical, high, normal (default), low, or 0..1000; lower runs first', parsePriority)
     .option('--job-id <id>', 'caller-chosen id; enqueueing an existing id adds nothing', parseJobId)
     .option('--max-retries <n>', 'retries after the first attempt (default 3)', parseMaxRetries)
+    .option('--group <key>', "tenant group: claims rotate across the queue's groups")
+    .option('--unique <key>', 'unique key: adds nothing while a job of the queue holds it (see --unique-while)', parseUniqueKey)
+    .option('--unique-while <mode>', 'how long --unique is held: queued (until the job starts), active (default: until it finishes), or <ms> from the add', parseUniqueWhile)
+    .option('--on-conflict <keep|replace>', 'when the key is held: keep (default) or replace the holder\'s payload and run time if it has not started', parseOnConflict)
     .action(async (queue: string, name: string, payloadArg: string | undefined, options: EnqueueOptions, command: Command) => {
       const ctx = Context.from(command);
       checkName('queue name', queue);
@@ -40,9 +49,21 @@ export function registerEnqueue(program: Command): void {
       if (options.delay !== undefined) request.opts.delay = options.delay;
       if (options.priority !== undefined) request.opts.priority = options.priority;
       if (options.maxRetries !== undefined) request.opts.maxRetries = options.maxRetries;
+      if (options.group !== undefined) request.opts.group = options.group;
+      if (options.unique === undefined && (options.uniqueWhile !== undefined || options.onConflict !== undefined)) {
+        throw usageError('--unique-while and --on-conflict need --unique <key>');
+      }
+      if (options.unique !== undefined) {
+        request.opts.unique = {
+          key: options.unique,
+          ...(options.uniqueWhile !== undefined ? { while: options.uniqueWhile } : {}),
+          ...(options.onConflict !== undefined ? { onConflict: options.onConflict } : {}),
+        };
+      }
       const result = await ctx.withApi((api) => api.enqueue(queue, request), { create: true });
       if (ctx.out.json) return ctx.out.printJson(result);
       ctx.out.line(result.id);
-      if (result.duplicate) ctx.out.note(`spindle: job ${result.id} already existed (status ${result.status}); nothing was added`);
+      if (result.replaced) ctx.out.note(`spindle: job ${result.id} held the unique key and had not started: it took this payload and run time`);
+      else if (result.duplicate) ctx.out.note(`spindle: job ${result.id} already existed (status ${result.status}); nothing was added`);
     });
 }

@@ -1,7 +1,8 @@
 /**
  * `spindle queues ls|pause|resume|limit`: every queue with its counts, DLQ depth, oldest waiting
  * job, limits and live workers; pause (claims skip the queue, enqueues continue) and resume;
- * limits across processes (`--concurrency`, `--rate 100/1m`; `limit` replaces both).
+ * limits across processes (`--concurrency`, `--rate 100/1m`, per group `--group-concurrency`,
+ * `--group-rate`, `--fifo`; `limit` replaces them all).
  *
  * Invariant: pausing or resuming a queue that never had a job is exit 3 (a typo must not create
  * a paused phantom queue) unless `--force` says it is meant (pausing ahead of a deploy).
@@ -40,11 +41,23 @@ function renderQueues(ctx: Context, queues: QueueView[], workers: WorkerView[]):
   );
 }
 
-/** `2 running, 100/1m`, or `-`. */
+interface LimitOptions {
+  concurrency?: number | null;
+  rate?: { max: number; intervalMs: number } | null;
+  groupConcurrency?: number | null;
+  groupRate?: { max: number; intervalMs: number } | null;
+  fifo?: boolean;
+  force?: boolean;
+}
+
+/** `2 running, 100/1m, 1 running per group`, or `-`. */
 export function describeLimits(limits: QueueView['limits']): string {
   const parts: string[] = [];
   if (limits.concurrency !== null) parts.push(`${limits.concurrency} running`);
   if (limits.rate !== null) parts.push(`${limits.rate.max}/${compactInterval(limits.rate.intervalMs)}`);
+  if (limits.fifo) parts.push('fifo per group');
+  else if (limits.groupConcurrency != null) parts.push(`${limits.groupConcurrency} running per group`);
+  if (limits.groupRate != null) parts.push(`${limits.groupRate.max}/${compactInterval(limits.groupRate.intervalMs)} per group`);
   return parts.length > 0 ? parts.join(', ') : '-';
 }
 
@@ -113,11 +126,20 @@ export function registerQueues(program: Command): void {
     .argument('<queue>', 'queue name')
     .option('--concurrency <n|none>', 'most jobs of the queue running at once, across processes', parseConcurrencyLimit)
     .option('--rate <max/interval|none>', 'most jobs started per sliding interval, e.g. 100/1m, 5/500ms, 10/s', parseRate)
+    .option('--group-concurrency <n|none>', 'most jobs of one group running at once (tenant groups)', parseConcurrencyLimit)
+    .option('--group-rate <max/interval|none>', 'most jobs of one group started per sliding interval (a rate limit per key)', parseRate)
+    .option('--fifo', 'one job per group in flight, in submission order')
     .option('--force', 'limit even a queue that has never had a job')
-    .action(async (name: string, options: { concurrency?: number | null; rate?: { max: number; intervalMs: number } | null; force?: boolean }, command: Command) => {
+    .action(async (name: string, options: LimitOptions, command: Command) => {
       const ctx = Context.from(command);
       checkName('queue name', name);
-      const limits = { concurrency: options.concurrency ?? null, rate: options.rate ?? null };
+      const limits = {
+        concurrency: options.concurrency ?? null,
+        rate: options.rate ?? null,
+        groupConcurrency: options.groupConcurrency ?? null,
+        groupRate: options.groupRate ?? null,
+        fifo: options.fifo === true,
+      };
       await ctx.withApi(async (api) => {
         if (!options.force) await requireQueue(api, name);
         await api.setQueueLimits(name, limits);

@@ -2,7 +2,7 @@
  * Human renderings of jobs: the `jobs ls` / `dlq ls` tables and the `jobs show` / `dlq show`
  * detail (fields, payload, result, attempt errors, DLQ record; a flow job's parent and children).
  */
-import type { JobPageView, JobView } from '../api/types.js';
+import type { JobPageView, JobView, UniqueWhileView } from '../api/types.js';
 import { colorStatus, formatAge, formatDuration, formatProgress, truncate, type Output } from '../output.js';
 
 export function renderJobTable(out: Output, page: JobPageView): void {
@@ -29,6 +29,13 @@ export function renderDeadTable(out: Output, page: JobPageView): void {
   if (page.nextCursor) out.line(out.color.dim(`next page: the same command with --cursor ${page.nextCursor}`));
 }
 
+/** How long a unique key is held, in words (`jobs show`). */
+function uniqueHold(hold: UniqueWhileView): string {
+  if (hold === 'queued') return 'until the job starts';
+  if (hold === 'active') return 'until the job finishes';
+  return `for ${formatDuration(hold.forMs)} from the add`;
+}
+
 function indentJson(value: unknown): string {
   return JSON.stringify(value, null, 2).split('\n').join('\n    ');
 }
@@ -50,7 +57,8 @@ export function renderJobDetail(out: Output, job: JobView, withStacks = false): 
   field('finished', when(job.finishedAt));
   if (job.startedAt && job.finishedAt) field('ran for', formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt)));
   if (job.workerId) field('worker', job.workerId);
-  if (job.uniqueKey) field('unique key', job.uniqueKey);
+  if (job.uniqueKey) field('unique key', job.unique ? `${job.uniqueKey}  ${c.dim(`(held ${uniqueHold(job.unique.while)})`)}` : job.uniqueKey);
+  if (job.group) field('group', job.group);
   if (job.timeoutMs !== null) field('timeout', formatDuration(job.timeoutMs));
   if (job.cancelRequested) field('cancel', 'requested');
   if (job.parentId) field('parent', job.parentId);

@@ -16,6 +16,7 @@ import { flowTests } from './flows.js';
 import { insertTests } from './insert.js';
 import { leaseTests } from './leases.js';
 import { limitTests } from './limits.js';
+import { groupTests } from './groups.js';
 import { maintenanceTests } from './maintenance.js';
 import { readTests } from './reads.js';
 import { retentionTests } from './retention.js';
@@ -23,6 +24,8 @@ import { workerTests } from './workers.js';
 import { idempotencyTests } from './idempotency.js';
 import { statsTests } from './stats.js';
 import { scheduleTests } from './schedules.js';
+import { uniqueConflictTests } from './unique-conflicts.js';
+import { uniqueTests } from './unique.js';
 
 export function runBackendConformance(options: ConformanceOptions): void {
   describe(`${options.name} backend conformance`, () => {
@@ -32,6 +35,7 @@ export function runBackendConformance(options: ConformanceOptions): void {
     dispatchTests(suite);
     leaseTests(suite);
     limitTests(suite);
+    groupTests(suite);
     finalizeTests(suite);
     cancelTests(suite);
     maintenanceTests(suite);
@@ -45,6 +49,8 @@ export function runBackendConformance(options: ConformanceOptions): void {
     statsTests(suite);
     scheduleTests(suite);
     flowTests(suite);
+    uniqueTests(suite);
+    uniqueConflictTests(suite);
     suite.finish();
   });
 }

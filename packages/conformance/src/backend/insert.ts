@@ -46,6 +46,8 @@ export function insertTests(suite: Suite): void {
         result: null,
         errors: [],
         uniqueKey: 'img-a',
+        unique: { key: 'img-a', while: 'active' },
+        group: null,
         timeoutMs: 15_000,
         backoff: { type: 'exponential', delayMs: 1000, factor: 3, maxDelayMs: 90_000, jitter: 'full' },
         round: 0,

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Suite } from '../suite.js';
+import { NO_QUEUE_LIMITS } from '@spindle/core';
 import { KEEP_FOREVER, LEASE_MS, QUEUE, WORKER, finalizeOne, insertMany, jobInsert, leaseOf } from './fixtures.js';
 
 const claim = (backend: Parameters<Parameters<Suite['test']>[1]>[0]['backend'], limit: number, now: Date) =>
@@ -15,7 +16,7 @@ export function limitTests(suite: Suite): void {
   suite.group('queue limits', () => {
     suite.test('a concurrency limit counts running jobs: claims take only the free slots and say so', async ({ backend, at }) => {
       await insertMany(backend, Array.from({ length: 10 }, () => ({})), at(0));
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: 3, rate: null } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: 3, rate: null } });
       const first = await claim(backend, 10, at(1));
       assert.equal(first.length, 3);
       assert.deepEqual(first.limited, { reason: 'concurrency' });
@@ -27,7 +28,7 @@ export function limitTests(suite: Suite): void {
       assert.equal(one.length, 1, 'one slot freed');
       assert.equal(one.limited?.reason, 'concurrency');
       // Fewer queued jobs than free slots: the queue ran out, no limit to report.
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: 100, rate: null } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: 100, rate: null } });
       const rest = await claim(backend, 10, at(5));
       assert.equal(rest.length, 6);
       assert.equal(rest.limited, undefined);
@@ -35,7 +36,7 @@ export function limitTests(suite: Suite): void {
 
     suite.test('a rate limit is a sliding window of claims, and names when it lets more through', async ({ backend, at }) => {
       await insertMany(backend, Array.from({ length: 12 }, () => ({})), at(0));
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: null, rate: { max: 4, intervalMs: 1000 } } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: null, rate: { max: 4, intervalMs: 1000 } } });
       const a = await claim(backend, 3, at(100));
       assert.equal(a.length, 3);
       assert.equal(a.limited, undefined, 'within the rate');
@@ -63,14 +64,14 @@ export function limitTests(suite: Suite): void {
       assert.equal((await claim(backend, 5, at(3000))).limited?.reason, 'held');
       assert.equal((await claim(backend, 1, at(5001))).length, 1, 'the hold ended by itself');
       await backend.holdQueue({ queue: QUEUE, delayMs: 60 * 60_000 });
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: 7, rate: { max: 50, intervalMs: 60_000 } } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: 7, rate: { max: 50, intervalMs: 60_000 } } });
       const listed = (await backend.listQueues()).find((q) => q.name === QUEUE)!;
-      assert.deepEqual(listed.limits, { concurrency: 7, rate: { max: 50, intervalMs: 60_000 } });
+      assert.deepEqual(listed.limits, { ...NO_QUEUE_LIMITS, concurrency: 7, rate: { max: 50, intervalMs: 60_000 } });
       assert.ok(listed.heldUntil instanceof Date && listed.heldUntil.getTime() > Date.now() + 50 * 60_000);
       await backend.holdQueue({ queue: QUEUE, delayMs: 0 });
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: null, rate: null } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: null, rate: null } });
       const cleared = (await backend.listQueues()).find((q) => q.name === QUEUE)!;
-      assert.deepEqual(cleared.limits, { concurrency: null, rate: null });
+      assert.deepEqual(cleared.limits, NO_QUEUE_LIMITS);
       assert.equal(cleared.heldUntil, null);
       const free = await claim(backend, 5, new Date());
       assert.equal(free.length, 1);
@@ -78,7 +79,7 @@ export function limitTests(suite: Suite): void {
     });
 
     suite.test('a limited queue gets no direct dispatch: its new jobs are queued and claimed', async ({ backend }) => {
-      await backend.setQueueLimits({ queue: QUEUE, limits: { concurrency: 5, rate: null } });
+      await backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, concurrency: 5, rate: null } });
       const [outcome] = await backend.insertJobs({
         jobs: [jobInsert()],
         dispatch: [{ queue: QUEUE, workerId: WORKER, leaseMs: LEASE_MS, limit: 1 }],

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Backend, JobFilter, ListJobsParams } from '@spindle/core';
+import { NO_QUEUE_LIMITS } from '@spindle/core';
 import type { Suite } from '../suite.js';
 import {
   KEEP_FOREVER,
@@ -187,7 +188,7 @@ export function readTests(suite: Suite): void {
       await backend.pauseQueue('resumed-later');
       await backend.resumeQueue('resumed-later');
       const queues = (await backend.listQueues()).sort((x, y) => x.name.localeCompare(y.name));
-      const none = { limits: { concurrency: null, rate: null }, heldUntil: null };
+      const none = { limits: NO_QUEUE_LIMITS, heldUntil: null, grouped: false };
       assert.deepStrictEqual(queues, [
         { name: 'paused-empty', paused: true, ...none },
         { name: 'resumed-later', paused: false, ...none },

@@ -15,6 +15,7 @@ import { reviewTests } from './review.js';
 import { schedulingTests } from './scheduling.js';
 import { telemetryTests } from './telemetry.js';
 import { scheduleClientTests } from './schedules.js';
+import { uniqueClientTests } from './unique.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -32,4 +33,5 @@ export function runClientConformance(factory: BackendFactory): void {
   schedulingTests(factory);
   limitClientTests(factory);
   flowTests(factory);
+  uniqueClientTests(factory);
 }

@@ -3,7 +3,7 @@
  * limited queue. A concurrency limit is checked from the handlers' own start and end times
  * (each strictly inside its job's running interval, so an overlap of N + 1 handlers proves N + 1
  * running jobs); a rate limit from the jobs' start times as the database recorded them (the
- * times the limit is defined on).
+ * times the limit is defined on). A per-group limit is checked the same way, group by group.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -82,6 +82,39 @@ export function limitProcessTests(factory: CrashFactory): void {
         }
         assert.ok(starts[29]! - starts[0]! >= 5 * 500 - 50, 'the 30 starts were spread over at least 2.5 s');
         assert.ok(Date.now() - t0 < 30_000, 'and the workers did not idle much longer than the rate requires');
+      } finally {
+        await Promise.all(children.map((c) => c.stop()));
+        await parent.close({ graceMs: 100 });
+        await cleanup();
+      }
+    });
+
+    it('a per-group limit of 2 is never exceeded by 3 processes, and small tenants do not wait for a burst', async () => {
+      const { backend, cleanup, childEnv } = await factory.makeBackend();
+      const parent = makeClient(backend);
+      const children: Child[] = [];
+      try {
+        const q = parent.queue('tenants');
+        await q.setLimits({ groupConcurrency: 2 });
+        // A burst of one tenant first, then two small tenants: they must not wait for the burst.
+        await q.addBulk(Array.from({ length: 36 }, (_, i) => ({ name: 'work', payload: { i }, opts: { group: 'big' } })));
+        await q.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: 'work', payload: { i }, opts: { group: i % 2 ? 'small-1' : 'small-2' } })));
+        await parent.start();
+        for (const tag of ['A', 'B', 'C']) {
+          children.push(new Child(factory.childScript, { ...childEnv, CRASH_TAG: tag, CRASH_QUEUE: 'tenants', CRASH_MODE: 'timed:40', CRASH_CONCURRENCY: '4' }));
+        }
+        await waitFor(async () => (await q.counts()).completed === 42, 'all 42 jobs completed', 60_000);
+        const jobs = await allJobs(parent, 'tenants');
+        const byGroup = new Map<string, Array<{ start: number; end: number }>>();
+        for (const j of jobs) byGroup.set(j.group!, [...(byGroup.get(j.group!) ?? []), j.result as { start: number; end: number }]);
+        for (const [group, runs] of byGroup) {
+          const most = maxOverlap(runs);
+          assert.ok(most <= 2, `at most 2 handlers of group ${group} at once across processes (saw ${most})`);
+        }
+        assert.equal(maxOverlap(byGroup.get('big')!), 2, 'the per-group limit was exercised');
+        const bigEnd = Math.max(...byGroup.get('big')!.map((r) => r.end));
+        const smallEnd = Math.max(...['small-1', 'small-2'].flatMap((g) => byGroup.get(g)!.map((r) => r.end)));
+        assert.ok(smallEnd < bigEnd, 'the small tenants finished while the burst was still running');
       } finally {
         await Promise.all(children.map((c) => c.stop()));
         await parent.close({ graceMs: 100 });

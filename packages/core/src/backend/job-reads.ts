@@ -93,6 +93,8 @@ export interface QueueInfo {
   limits?: QueueLimits;
   /** Claims skip the queue until then (a handler's RateLimitedError); null when not held. */
   heldUntil?: Date | null;
+  /** Its jobs carry groups: claims rotate across them (ADR 0015). */
+  grouped?: boolean;
 }
 
 export interface DlqDepth {

@@ -56,6 +56,14 @@ export interface JobInsert {
   delayMs: number | null;
   runAt: Date | null;
   uniqueKey: string | null;
+  /**
+   * How `uniqueKey` is held and what a duplicate does (`opts.unique`, ADR 0016). Null or absent:
+   * held while the job is not finished, a duplicate is skipped — `uniqueKey`'s meaning, which
+   * the core also sends for `unique: { key }` with the defaults. Set only with `uniqueKey`.
+   */
+  uniqueMode?: UniqueMode | null;
+  /** Tenant group (claims rotate across a queue's groups); null or absent: none. */
+  group?: string | null;
   timeoutMs: number | null;
   backoff: BackoffSpec | null;
   retention: JobRetention;
@@ -89,8 +97,9 @@ export interface DispatchRequest {
 
 /**
  * `inserted: false` means a duplicate: `id` matched an existing job (in any state), or
- * `uniqueKey` matched a job of the same queue that is not in a terminal state. `id` and `state`
- * are then the existing job's. Nothing about the existing job changes.
+ * `uniqueKey` is held by another job of the same queue (by default: one that is not in a
+ * terminal state; see UniqueMode). `id` and `state` are then the existing job's. Nothing about
+ * the existing job changes, except when `replaced` says so.
  */
 export interface InsertOutcome {
   id: string;
@@ -98,6 +107,30 @@ export interface InsertOutcome {
   state: JobState;
   /** Set when the job was inserted already claimed (`dispatch`); `state` is then `running`. */
   claimed?: ClaimedJob;
+  /**
+   * Set (true) when the job was a duplicate with `uniqueMode.replace` and the holder was still
+   * waiting (`scheduled` or `queued`): the holder (`id`) took this job's name, payload, priority
+   * and run time; `state` is the holder's state after that. Absent otherwise.
+   */
+  replaced?: boolean;
+}
+
+/**
+ * How a unique key is held, as stored (`unique_scope`): `queued` until the job first starts,
+ * `active` until it finishes, `period` for `forMs` from the insert (core UniqueWhile).
+ */
+export type UniqueScope = 'queued' | 'active' | 'period';
+
+/** A job's uniqueness beyond the default (JobInsert.uniqueMode). */
+export interface UniqueMode {
+  scope: UniqueScope;
+  /** `period` only: how long the key is held from the insert, in ms (1..MAX_DELAY_MS); else null. */
+  forMs: number | null;
+  /**
+   * `onConflict: 'replace'`: when the key's holder is still waiting (`scheduled` or `queued`),
+   * it takes this job's name, payload, priority and run time instead of this job being added.
+   */
+  replace: boolean;
 }
 
 export interface ClaimParams {

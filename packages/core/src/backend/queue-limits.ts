@@ -13,6 +13,10 @@
  *   limiting: RateLimitedError). Like `paused`, but it ends by itself.
  * - A limited or held queue gets no direct dispatch (jobs inserted already running would bypass
  *   the count): its jobs are queued and claimed.
+ * - Group limits (a queue whose jobs carry `group`, ADR 0015) apply per group the same way:
+ *   `groupConcurrency` running jobs per group, `groupRate` claims per group per sliding window;
+ *   `fifo` lets one job per group be in flight (running or retrying), taken in (priority, seq)
+ *   order, so a group's jobs run one after the other in submission order.
  * - A claim cut short by a limit says so on its answer (`ClaimAnswer.limited`), with the time
  *   until a slot or a rate window frees when it is known, so workers wait for the right event.
  */
@@ -22,7 +26,19 @@ export interface QueueLimits {
   concurrency: number | null;
   /** Most jobs started per sliding `intervalMs`, across processes; null: no limit. */
   rate: { max: number; intervalMs: number } | null;
+  /** Most jobs of one group running at once; null: no limit. */
+  groupConcurrency: number | null;
+  /** Most jobs of one group started per sliding `intervalMs` (a rate limit per key); null: none. */
+  groupRate: { max: number; intervalMs: number } | null;
+  /** At most one job per group in flight (running or retrying), in (priority, seq) order. */
+  fifo: boolean;
 }
+
+/** No limits at all. */
+export const NO_QUEUE_LIMITS: QueueLimits = Object.freeze({ concurrency: null, rate: null, groupConcurrency: null, groupRate: null, fifo: false });
+
+/** Whether any group limit is set. */
+export const hasGroupLimits = (l: QueueLimits): boolean => l.groupConcurrency !== null || l.groupRate !== null || l.fifo;
 
 export interface SetQueueLimitsParams {
   queue: string;

@@ -7,6 +7,7 @@ import { newJobId } from './job-id.js';
 import type { JobInsert, JobRetention } from '../backend/backend.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_LEVELS, type BackoffSpec, type PriorityName } from './types.js';
 import { checkBackoff } from './backoff.js';
+import { checkUnique, type UniqueOptions } from './unique.js';
 import {
   checkDate,
   checkIdentifier,
@@ -21,7 +22,6 @@ import {
   MAX_DELAY_MS,
   MAX_RETRIES_LIMIT,
   MAX_TIMEOUT_MS,
-  MAX_UNIQUE_KEY_CHARS,
   serializeJson,
 } from '../validate.js';
 
@@ -33,6 +33,18 @@ export interface JobOptions {
   id?: string;
   /** At most one live (not completed/dead/cancelled) job per key and queue; duplicates are no-ops. */
   uniqueKey?: string;
+  /**
+   * A unique key with its mode (exclusive with `uniqueKey`, which is `{ key }` with the
+   * defaults): `while` it is held — `'queued'` (until the job starts), `'active'` (default: until
+   * it finishes) or `{ forMs }` — and `onConflict`: `'keep'` (default) or `'replace'` (a waiting
+   * holder takes the new payload and run time). ADR 0016.
+   */
+  unique?: UniqueOptions;
+  /**
+   * Tenant group (1..128 characters): claims rotate across a queue's groups, so one group's
+   * burst does not delay another's jobs; the queue's group limits apply per group (ADR 0015).
+   */
+  group?: string;
   /** Run no earlier than this many ms from now (database clock). */
   delay?: number;
   /** Run no earlier than this instant. Exclusive with `delay`. */
@@ -59,6 +71,8 @@ export interface JobOptions {
 export const JOB_OPTION_KEYS: readonly (keyof JobOptions)[] = [
   'id',
   'uniqueKey',
+  'unique',
+  'group',
   'delay',
   'runAt',
   'priority',
@@ -134,9 +148,8 @@ export function buildJobInsert(issues: Issues, path: string, ctx: InsertContext,
   checkKnownKeys(issues, `${path}opts`, o, JOB_OPTION_KEYS);
 
   if (o.id !== undefined) checkJobId(issues, `${path}opts.id`, o.id);
-  if (o.uniqueKey !== undefined && (typeof o.uniqueKey !== 'string' || o.uniqueKey.length === 0 || o.uniqueKey.length > MAX_UNIQUE_KEY_CHARS)) {
-    issues.add(`${path}opts.uniqueKey`, `must be a string of 1..${MAX_UNIQUE_KEY_CHARS} characters (got ${describe(o.uniqueKey)})`);
-  }
+  const unique = checkUnique(issues, `${path}opts`, o.uniqueKey, o.unique);
+  if (o.group !== undefined) checkGroup(issues, `${path}opts.group`, o.group);
   let delayMs: number | null = null;
   let runAt: Date | null = null;
   if (o.delay !== undefined && o.runAt !== undefined) issues.add(`${path}opts`, 'give either delay or runAt, not both');
@@ -167,16 +180,28 @@ export function buildJobInsert(issues: Issues, path: string, ctx: InsertContext,
     maxRetries: maxRetries as number,
     delayMs,
     runAt,
-    uniqueKey: (o.uniqueKey as string | undefined) ?? null,
+    uniqueKey: unique?.key ?? null,
+    ...(unique?.mode ? { uniqueMode: unique.mode } : {}),
+    group: (o.group as string | undefined) ?? null,
     timeoutMs: (o.timeoutMs as number | undefined) ?? null,
     backoff,
     retention,
   };
 }
 
-/** Merges queue defaults under per-job options (per-job wins; `id`/`uniqueKey` are never defaulted). */
+/** Longest group key. */
+export const MAX_GROUP_CHARS = 128;
+
+/** A group key: a string of 1..MAX_GROUP_CHARS characters. */
+export function checkGroup(issues: Issues, path: string, value: unknown): boolean {
+  if (typeof value === 'string' && value.length > 0 && value.length <= MAX_GROUP_CHARS) return true;
+  issues.add(path, `must be a string of 1..${MAX_GROUP_CHARS} characters (got ${describe(value)})`);
+  return false;
+}
+
+/** Merges queue defaults under per-job options (per-job wins; `id`/`uniqueKey`/`unique` are never defaulted). */
 export function mergeOptions(defaults: JobOptions | undefined, opts: JobOptions | undefined): JobOptions | undefined {
   if (!defaults || (opts !== undefined && !isPlainObject(opts))) return opts;
-  const { id: _id, uniqueKey: _key, transaction: _tx, ...inheritable } = defaults;
+  const { id: _id, uniqueKey: _key, unique: _unique, transaction: _tx, ...inheritable } = defaults;
   return { ...inheritable, ...(opts ?? {}) };
 }

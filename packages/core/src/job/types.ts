@@ -103,7 +103,12 @@ export interface JobRecord {
   progress: unknown;
   result: unknown;
   errors: AttemptError[];
+  /** The unique key as given (`uniqueKey`, or `unique.key`), whether or not it is held now. */
   uniqueKey: string | null;
+  /** The unique key and how long it is held (null: the job has none). ADR 0016. */
+  unique: JobUnique | null;
+  /** Tenant group; null: none. */
+  group: string | null;
   timeoutMs: number | null;
   backoff: BackoffSpec | null;
   round: number;
@@ -127,6 +132,22 @@ export interface JobRecord {
   pendingChildren: number | null;
   /** Flows, jobs with children: what a dead or cancelled child does to this job (null: no children). */
   onChildFailure: ChildFailurePolicy | null;
+}
+
+/**
+ * How long a unique key is held (`opts.unique.while`, docs/decisions/0016-unique-jobs.md):
+ * - `queued`: until the job first starts — while it is `scheduled`, `queued` or `waiting`; a
+ *   claim releases it, and the job never takes it again (retries and replays run without it).
+ * - `active`: until the job finishes (`completed`, `dead` or `cancelled`) — `uniqueKey`'s meaning.
+ * - `{ forMs }`: for `forMs` ms from the insert, whatever the job's state, as long as the job
+ *   exists (deleting it, or its removal by retention, ends the hold).
+ */
+export type UniqueWhile = 'queued' | 'active' | { forMs: number };
+
+/** A job's unique key and how long it is held. */
+export interface JobUnique {
+  key: string;
+  while: UniqueWhile;
 }
 
 /**

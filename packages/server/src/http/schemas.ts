@@ -8,7 +8,7 @@
  * - These schemas check shape and ranges; the core re-validates semantics at its own entry
  *   points, so a request that passes here can still get a 400 from the core, never a 500.
  */
-import { IDENTIFIER_RE, JOB_ID_RE, JOB_STATES, MAX_JSON_DEPTH } from '@spindle/core';
+import { IDENTIFIER_RE, JOB_ID_RE, JOB_STATES, MAX_DELAY_MS, MAX_JSON_DEPTH } from '@spindle/core';
 import { z } from 'zod';
 import { MAX_BATCH } from '../options.js';
 
@@ -35,10 +35,27 @@ const BackoffSchema = z.union([
   }),
 ]);
 
+/** `opts.unique` (docs/decisions/0016-unique-jobs.md); exclusive with `uniqueKey` (checked by the core). */
+const UniqueSchema = z
+  .strictObject({
+    key: z.string().min(1).max(512),
+    while: z
+      .union([z.enum(['queued', 'active']), z.strictObject({ forMs: z.int().min(1).max(MAX_DELAY_MS) })])
+      .optional()
+      .describe("How long the key is held: 'queued' (until the job starts), 'active' (default: until it finishes), or { forMs } from the add."),
+    onConflict: z
+      .enum(['keep', 'replace'])
+      .optional()
+      .describe("When the key is held: 'keep' (default) adds nothing; 'replace' also gives a holder that has not started this job's name, payload, priority and run time."),
+  })
+  .describe('A unique key with its mode (instead of uniqueKey, which is { key } with the defaults).');
+
 export const JobOptionsSchema = z
   .strictObject({
     id: JobIdSchema.optional().describe('Caller-chosen id: adding a job whose id exists returns the existing job.'),
     uniqueKey: z.string().min(1).max(512).optional().describe('At most one live job per key in the queue.'),
+    unique: UniqueSchema.optional(),
+    group: z.string().min(1).max(128).optional().describe("Tenant group: claims rotate across a queue's groups; group limits apply per group."),
     delay: z.int().min(0).optional().describe('Milliseconds to wait before the job is due.'),
     runAt: InstantSchema.optional().describe('When the job is due; a past instant means now.'),
     priority: z.union([z.enum(['critical', 'high', 'normal', 'low']), z.int().min(0).max(1000)]).optional().describe('Lower runs first; default normal (500).'),
@@ -64,7 +81,8 @@ export const EnqueueBatchBody = z.strictObject({
 export const EnqueueResult = z.object({
   id: z.string(),
   status: StateSchema,
-  duplicate: z.boolean().describe('True when the id or unique key matched an existing job, which is returned unchanged.'),
+  duplicate: z.boolean().describe('True when the id or unique key matched an existing job, which is returned unchanged (unless `replaced`).'),
+  replaced: z.boolean().optional().describe("onConflict 'replace': the existing job (`id`) had not started and took this job's name, payload, priority and run time."),
 });
 
 const AttemptErrorView = z.object({
@@ -91,6 +109,11 @@ export const JobView = z.object({
   result: z.unknown(),
   errors: z.array(AttemptErrorView),
   uniqueKey: z.string().nullable(),
+  unique: z
+    .object({ key: z.string(), while: z.union([z.enum(['queued', 'active']), z.object({ forMs: z.int() })]) })
+    .nullable()
+    .describe('The unique key and how long it is held.'),
+  group: z.string().nullable(),
   timeoutMs: z.int().nullable(),
   round: z.int(),
   createdAt: z.string(),

@@ -30,6 +30,8 @@ export function jobView(job: JobRecord, options: ViewOptions = { includePayload:
     result: options.includePayload ? job.result : null,
     errors: job.errors.map(errorView),
     uniqueKey: job.uniqueKey,
+    unique: job.unique,
+    group: job.group,
     timeoutMs: job.timeoutMs,
     round: job.round,
     createdAt: job.createdAt.toISOString(),
@@ -70,8 +72,15 @@ export function queueView(name: string, info: QueueInfo | undefined, counts: Rec
     counts,
     dlqDepth,
     oldestQueuedAgeMs,
-    limits: { concurrency: info?.limits?.concurrency ?? null, rate: info?.limits?.rate ?? null },
+    limits: {
+      concurrency: info?.limits?.concurrency ?? null,
+      rate: info?.limits?.rate ?? null,
+      groupConcurrency: info?.limits?.groupConcurrency ?? null,
+      groupRate: info?.limits?.groupRate ?? null,
+      fifo: info?.limits?.fifo ?? false,
+    },
     heldUntil: iso(info?.heldUntil ?? null),
+    grouped: info?.grouped ?? false,
   };
 }
 

@@ -30,7 +30,7 @@ const FlowNodeBody = z.strictObject({
   queue: NameSchema.describe('The queue of this job (children may be in other queues).'),
   name: NameSchema.describe('The job type.'),
   payload: z.unknown().optional().describe('Any JSON value; default null.'),
-  opts: JobOptionsSchema.optional().describe('Job options; `id` and `uniqueKey` on the root only.'),
+  opts: JobOptionsSchema.optional().describe("Job options; `id`, `uniqueKey` and `unique` on the root only (a root's `unique` may not replace)."),
   onChildFailure: z.enum(['fail', 'continue']).optional().describe('fail (default): a dead or cancelled child ends this job dead; continue: it runs anyway once all children finished.'),
   children: z
     .array(z.record(z.string(), z.unknown()))

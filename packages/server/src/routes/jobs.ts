@@ -44,7 +44,7 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
 
 
   const toBulk = (item: EnqueueBodyItem): EnqueueItem => ({ name: item.name, payload: item.payload ?? null, opts: (item.opts ?? {}) as JobOptions });
-  const resultView = (r: AddResult) => ({ id: r.id, status: r.state, duplicate: !r.inserted });
+  const resultView = (r: AddResult) => ({ id: r.id, status: r.state, duplicate: !r.inserted, ...(r.replaced ? { replaced: true } : {}) });
   const replayView = (j: JobRecord) => ({ id: j.id, status: j.state, duplicate: true });
 
   return async (app) => {

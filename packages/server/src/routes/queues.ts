@@ -26,13 +26,21 @@ const QueueView = z.object({
   limits: z.object({
     concurrency: z.int().nullable().describe('Most jobs running at once across every process; null: no limit.'),
     rate: z.object({ max: z.int(), intervalMs: z.int() }).nullable().describe('Most jobs started per sliding interval; null: no limit.'),
+    groupConcurrency: z.int().nullable().describe('Most jobs of one group running at once; null: no limit.'),
+    groupRate: z.object({ max: z.int(), intervalMs: z.int() }).nullable().describe('Most jobs of one group started per sliding interval (a rate limit per key); null: no limit.'),
+    fifo: z.boolean().describe('One job per group in flight (running or retrying), in submission order.'),
   }),
   heldUntil: z.string().nullable().describe('Claims skip the queue until then (a handler was rate limited); null when not held.'),
+  grouped: z.boolean().describe('Its jobs carry groups: claims rotate across them.'),
 });
 
+const RateBody = z.strictObject({ max: z.int().min(1).max(MAX_QUEUE_LIMIT), intervalMs: z.int().min(MIN_RATE_INTERVAL_MS).max(MAX_RATE_INTERVAL_MS) });
 const LimitsBody = z.strictObject({
   concurrency: z.int().min(1).max(MAX_QUEUE_LIMIT).nullable().optional(),
-  rate: z.strictObject({ max: z.int().min(1).max(MAX_QUEUE_LIMIT), intervalMs: z.int().min(MIN_RATE_INTERVAL_MS).max(MAX_RATE_INTERVAL_MS) }).nullable().optional(),
+  rate: RateBody.nullable().optional(),
+  groupConcurrency: z.int().min(1).max(MAX_QUEUE_LIMIT).nullable().optional(),
+  groupRate: RateBody.nullable().optional(),
+  fifo: z.boolean().optional(),
 });
 type QueueViewBody = z.infer<typeof QueueView>;
 
@@ -84,7 +92,8 @@ export function queueRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
       },
       async (request) => {
         const name = request.params.queue;
-        const limits = { concurrency: request.body.concurrency ?? null, rate: request.body.rate ?? null };
+        const b = request.body;
+        const limits = { concurrency: b.concurrency ?? null, rate: b.rate ?? null, groupConcurrency: b.groupConcurrency ?? null, groupRate: b.groupRate ?? null, fifo: b.fifo ?? false };
         await client.setQueueLimits(name, limits);
         return { name, limits };
       },
