@@ -8,7 +8,7 @@
  * and reports jobs/s, medians of `runs`, and each strategy as a fraction of plain.
  * Usage: node --conditions=source --import tsx bench/tools/claim-strategies.ts [n] [runs] [sqlite|postgres…]
  * (BENCH_MODES=grouped,weighted runs plain and the modes whose names start so.)
- * Writes bench/results/<date>-strategies.json.
+ * Writes bench/results/<date>-<host>-strategies[-<modes>].json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -102,7 +102,8 @@ for (const kind of kinds) {
   }
 }
 const date = new Date().toISOString().slice(0, 10);
-const file = new URL(`../results/${date}-${hostname().split('.')[0]}-strategies.json`, import.meta.url);
+const suffix = process.env.BENCH_MODES ? `-${process.env.BENCH_MODES.replace(/[^a-z0-9]+/gi, '-')}` : '';
+const file = new URL(`../results/${date}-${hostname().split('.')[0]}-strategies${suffix}.json`, import.meta.url);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), n, runs, concurrency: 50, prefetch: 450, results }, null, 2) + '\n');
 console.log(`written ${file.pathname}`);
 process.exit(0);
