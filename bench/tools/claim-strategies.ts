@@ -5,7 +5,8 @@
  * from one queue (plain), from three queues with `{ weighted: 6/3/1 }`, from three queues by
  * strict priority, from one concurrency-limited queue (limit 50: the limited claim path), and
  * from one grouped queue whose jobs carry 10 or 1,000 tenant groups (the rotating claim) —
- * and reports jobs/s, medians of `runs`, and each strategy as a fraction of plain.
+ * and reports jobs/s, medians of `runs`, and each strategy as a fraction of plain (the median of
+ * the ratios of rounds that run every mode back to back).
  * Usage: node --conditions=source --import tsx bench/tools/claim-strategies.ts [n] [runs] [sqlite|postgres…]
  * (BENCH_MODES=grouped,weighted runs plain and the modes whose names start so.)
  * Writes bench/results/<date>-<host>-strategies[-<modes>].json.
@@ -91,14 +92,18 @@ async function drainOnce(kind: string, mode: Mode): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results: Record<string, Record<string, { runs: number[]; median: number; ofPlain: number }>> = {};
 for (const kind of kinds) {
+  // Rounds interleave the modes (plain, then each other mode, then plain again…): this VM's speed
+  // drifts by tens of percent over minutes, and a mode's ratio should compare like with like.
+  const measured = new Map<string, number[]>(MODES.map((m) => [m.name, []]));
+  for (let r = 0; r < runs; r++) for (const mode of MODES) measured.get(mode.name)!.push(await drainOnce(kind, mode));
   results[kind] = {};
+  const plain = measured.get('plain')!;
   for (const mode of MODES) {
-    const measured: number[] = [];
-    for (let r = 0; r < runs; r++) measured.push(await drainOnce(kind, mode));
-    const m = median(measured);
-    const plain = results[kind]!.plain?.median ?? m;
-    results[kind]![mode.name] = { runs: measured, median: m, ofPlain: Math.round((m / plain) * 100) / 100 };
-    console.log(`${kind.padEnd(9)} ${mode.name.padEnd(20)} ${String(m).padStart(7)} jobs/s  (${Math.round((m / plain) * 100)} % of plain; runs ${measured.join(', ')})`);
+    const xs = measured.get(mode.name)!;
+    const m = median(xs);
+    const ratio = median(xs.map((x, r) => x / plain[r]!)); // per round, then the median
+    results[kind]![mode.name] = { runs: xs, median: m, ofPlain: Math.round(ratio * 100) / 100 };
+    console.log(`${kind.padEnd(9)} ${mode.name.padEnd(22)} ${String(m).padStart(7)} jobs/s  (${Math.round(ratio * 100)} % of plain, median of per-round ratios; runs ${xs.join(', ')})`);
   }
 }
 const date = new Date().toISOString().slice(0, 10);

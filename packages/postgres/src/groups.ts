@@ -11,10 +11,11 @@
  *   rotation finds no group with queued jobs (the statement's fallback), never lost.
  * - The rotation (one statement): the distinct keys with queued jobs, walked in key order (a loose
  *   index scan) from just after the queue's cursor, wrapping once, passing over keys at a group
- *   limit, until `limit` members are found or MAX_WALK keys were looked at. Each member's head
- *   jobs are taken by (priority, seq) — a retried job keeps its place (FIFO) — and ranked
- *   round-robin (each member's r-th before anyone's (r+1)-th); the first `limit` are claimed with
- *   FOR UPDATE SKIP LOCKED and the cursor moves to the last member served (or looked at).
+ *   limit, until `limit` members are found or MAX_WALK keys were looked at. Each member's jobs are
+ *   taken by (priority, seq) — a retried job keeps its place (FIFO) — a fair share each (or its
+ *   cap), then what is left to the members that filled their share; they are ranked round-robin
+ *   (each member's r-th before anyone's (r+1)-th), the first `limit` claimed (all locked FOR
+ *   UPDATE SKIP LOCKED), and the cursor moves to the last member served (or looked at).
  * - Without limits the statement runs alone: concurrent claims skip each other's rows, and the
  *   rotation is fair per claim, not a global order. With group limits it runs inside the limited
  *   claim's transaction (queue-limits.ts), after the queue's settings row was locked: counts of
@@ -48,8 +49,8 @@ export async function markGroupedQueues(ctx: Ctx, jobs: readonly JobInsert[]): P
   }
 }
 
-/** The queued jobs of group `k` (a loose-scan step), for the walk. */
-const keyAfter = (jobs: string, bound: string | null) => `(SELECT j.group_key FROM ${jobs} j
+/** A loose-scan step for the walk: the first group with queued jobs after `bound` (or the first of all), as `k`. */
+const keyAfter = (jobs: string, bound: string | null) => `(SELECT j.group_key AS k FROM ${jobs} j
       WHERE j.queue = $2 AND j.state = 'queued' AND j.group_key IS NOT NULL${bound ? ` AND j.group_key > ${bound}` : ''}
       ORDER BY j.group_key LIMIT 1)`;
 
@@ -87,17 +88,22 @@ export const groupedClaimSql = (guarded: boolean) =>
   walk (k, wrapped, n, found, cap) AS (
     SELECT f.k, f.wrapped, 1, CASE WHEN f.cap > 0 THEN 1 ELSE 0 END, f.cap FROM (
       SELECT s.k, s.wrapped, ${capSql(jobs, rateLog, 's.k')} AS cap FROM (
-        SELECT coalesce(a.k, ${keyAfter(jobs, null)}) AS k, a.k IS NULL AS wrapped
-        FROM settings st CROSS JOIN LATERAL (SELECT CASE WHEN st.cursor IS NOT NULL THEN ${keyAfter(jobs, 'st.cursor')} END AS k) a
+        SELECT coalesce(a.k, (SELECT f.k FROM ${keyAfter(jobs, null)} f)) AS k, a.k IS NULL AS wrapped
+        FROM settings st
+        LEFT JOIN LATERAL ${keyAfter(jobs, 'st.cursor')} a ON true
         WHERE NOT st.blocked
+        OFFSET 0
       ) s WHERE s.k IS NOT NULL
     ) f
     UNION ALL
     SELECT x.k, x.wrapped, w.n + 1, w.found + CASE WHEN x.cap > 0 THEN 1 ELSE 0 END, x.cap
     FROM walk w CROSS JOIN LATERAL (
       SELECT s.k, s.wrapped, ${capSql(jobs, rateLog, 's.k')} AS cap FROM (
-        SELECT coalesce(a.k, CASE WHEN NOT w.wrapped THEN ${keyAfter(jobs, null)} END) AS k, w.wrapped OR a.k IS NULL AS wrapped
-        FROM (SELECT ${keyAfter(jobs, 'w.k')} AS k) a
+        SELECT coalesce(a.k, CASE WHEN NOT w.wrapped THEN (SELECT f.k FROM ${keyAfter(jobs, null)} f) END) AS k,
+          w.wrapped OR a.k IS NULL AS wrapped
+        FROM (SELECT 1) one
+        LEFT JOIN LATERAL ${keyAfter(jobs, 'w.k')} a ON true
+        OFFSET 0
       ) s
       WHERE s.k IS NOT NULL AND NOT (s.wrapped AND s.k > coalesce((SELECT cursor FROM settings), s.k))
     ) x
@@ -106,15 +112,34 @@ export const groupedClaimSql = (guarded: boolean) =>
   members AS MATERIALIZED (
     SELECT k, n, cap, count(*) OVER () AS g FROM walk WHERE cap > 0
   ),
-  heads AS MATERIALIZED (
-    SELECT x.k, x.n, x.cap, x.g, x.id, row_number() OVER (PARTITION BY x.k ORDER BY x.priority, x.seq) AS rank FROM (
-      SELECT m.k, m.n, m.cap, m.g, h.id, h.priority, h.seq FROM members m CROSS JOIN LATERAL (
+  first_pass AS MATERIALIZED (
+    SELECT x.k, x.n, x.cap, x.want, x.id, x.priority, x.seq,
+      row_number() OVER (PARTITION BY x.k ORDER BY x.priority, x.seq) AS rank FROM (
+      SELECT m.k, m.n, m.cap, least(m.cap, ceil($3::float8 / m.g)::int) AS want, h.id, h.priority, h.seq
+      FROM members m CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.seq FROM ${jobs} j
         WHERE j.queue = $2 AND j.state = 'queued' AND j.group_key = m.k
-        ORDER BY j.priority, j.seq LIMIT least(m.cap, $3::int - (m.g - 1))
+        ORDER BY j.priority, j.seq LIMIT least(m.cap, ceil($3::float8 / m.g)::int)
         FOR UPDATE SKIP LOCKED
       ) h
     ) x
+  ),
+  full_members AS MATERIALIZED (
+    SELECT f.k, f.n, f.cap, f.rank AS got, f.priority AS last_priority, f.seq AS last_seq
+    FROM first_pass f WHERE f.rank = f.want AND f.cap > f.want
+  ),
+  second_pass AS MATERIALIZED (
+    SELECT fm.k, fm.n, h.id, fm.got + row_number() OVER (PARTITION BY fm.k ORDER BY h.priority, h.seq) AS rank
+    FROM full_members fm CROSS JOIN LATERAL (
+      SELECT j.id, j.priority, j.seq FROM ${jobs} j
+      WHERE j.queue = $2 AND j.state = 'queued' AND j.group_key = fm.k AND (j.priority, j.seq) > (fm.last_priority, fm.last_seq)
+      ORDER BY j.priority, j.seq LIMIT least(fm.cap - fm.got, $3::int - (SELECT count(*) FROM first_pass))
+      FOR UPDATE SKIP LOCKED
+    ) h
+    WHERE (SELECT count(*) FROM first_pass) < $3::int
+  ),
+  heads AS MATERIALIZED (
+    SELECT k, n, id, rank FROM first_pass UNION ALL SELECT k, n, id, rank FROM second_pass
   ),
   fallback AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j
@@ -136,7 +161,8 @@ export const groupedClaimSql = (guarded: boolean) =>
     RETURNING ${claimColumns('j')}, j.group_key, j.seq AS ord, c.at, ${jobEventSql({ type: `'started'`, job: 'j' })} AS ev
   ),
   served AS MATERIALIZED (
-    SELECT o.group_key AS k, count(*)::int AS taken FROM out o WHERE o.group_key IS NOT NULL GROUP BY o.group_key
+    SELECT o.group_key AS k, count(*)::int AS taken FROM out o
+    WHERE $10::int IS NOT NULL AND o.group_key IS NOT NULL GROUP BY o.group_key
   ),
   rate_record AS (
     INSERT INTO ${rateLog} (queue, group_key, at, n)
@@ -144,14 +170,13 @@ export const groupedClaimSql = (guarded: boolean) =>
   ),
   cursor_move AS (
     UPDATE ${queues} q SET group_cursor = m.k
-    FROM (SELECT coalesce((SELECT w.k FROM walk w JOIN served s ON s.k = w.k ORDER BY w.n DESC LIMIT 1),
+    FROM (SELECT coalesce((SELECT c.k FROM chosen c ORDER BY c.n DESC LIMIT 1),
                           (SELECT w.k FROM walk w ORDER BY w.n DESC LIMIT 1)) AS k) m
     WHERE q.name = $2 AND m.k IS NOT NULL AND q.group_cursor IS DISTINCT FROM m.k
   ),
   cut AS (
     SELECT EXISTS (SELECT 1 FROM walk WHERE cap = 0)
-      OR EXISTS (SELECT 1 FROM members m WHERE m.cap < $3::int - (m.g - 1)
-                 AND (SELECT count(*) FROM heads h WHERE h.k = m.k) >= m.cap) AS cut_short
+      OR EXISTS (SELECT 1 FROM members m WHERE m.cap < $3::int AND (SELECT count(*) FROM heads h WHERE h.k = m.k) >= m.cap) AS cut_short
   ), ${notifyCtes('out', '$6', '$7', '(SELECT at FROM clock)')}
   SELECT ${claimColumns()}, o.at::float8 AS at, cut.cut_short, ${NOTIFIED} AS notified
   FROM cut LEFT JOIN out o ON true

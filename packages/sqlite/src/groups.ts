@@ -11,9 +11,11 @@
  *   read in each insert's own transaction, so no insert can miss it.
  * - The rotation: members are the distinct group keys with queued jobs, walked in key order from
  *   just after the queue's cursor, wrapping once. A member at a group limit is passed over. The
- *   claim's allowance is shared round-robin among the members found (each member's r-th job comes
- *   before anyone's (r+1)-th); within a group, jobs go by (priority, seq) — a retried job keeps
- *   its place, which is what FIFO needs. The cursor then points at the last member served (or,
+ *   walk is one recursive statement per page (a loose index scan that also returns each group's
+ *   head job). Each member gets a fair share of the allowance (or its cap), then what is left
+ *   goes to the members that filled theirs (fillShares); the jobs are taken round-robin (each
+ *   member's r-th before anyone's (r+1)-th). Within a group, jobs go by (priority, seq) — a
+ *   retried job keeps its place, which is what FIFO needs. The cursor then points at the last member served (or,
  *   when nothing could be served, the last member looked at), so the next claim starts after it.
  * - A walk looks at most at MAX_WALK members more than the claim's allowance: with many groups
  *   at their limits a claim stays bounded, and the next one continues from where this one stopped.
@@ -85,17 +87,31 @@ export interface GroupSettings {
   fifo: boolean;
 }
 
-const FIRST_GROUP = `SELECT group_key AS k FROM spindle_jobs WHERE queue = ? AND state = 'queued' AND group_key IS NOT NULL
-  ORDER BY group_key LIMIT 1`;
-const NEXT_GROUP = `SELECT group_key AS k FROM spindle_jobs WHERE queue = ? AND state = 'queued' AND group_key IS NOT NULL
-  AND group_key > ? ORDER BY group_key LIMIT 1`;
+/**
+ * A page of the walk: up to @most groups with queued jobs, in key order, after @after (or from
+ * the first, `fromStart`), each with its head job — a loose index scan in one statement.
+ */
+const walkPage = (fromStart: boolean) => `WITH RECURSIVE walk (k, n) AS (
+    SELECT (SELECT group_key FROM spindle_jobs WHERE queue = @queue AND state = 'queued' AND group_key IS NOT NULL
+      ${fromStart ? '' : 'AND group_key > @after'} ORDER BY group_key LIMIT 1), 1
+    UNION ALL
+    SELECT (SELECT j.group_key FROM spindle_jobs j WHERE j.queue = @queue AND j.state = 'queued' AND j.group_key IS NOT NULL
+      AND j.group_key > w.k ORDER BY j.group_key LIMIT 1), w.n + 1 FROM walk w WHERE w.k IS NOT NULL AND w.n < @most
+  )
+  SELECT w.k, h.priority AS p, h.seq FROM walk w JOIN spindle_jobs h ON h.seq = (SELECT x.seq FROM spindle_jobs x
+    WHERE x.queue = @queue AND x.state = 'queued' AND x.group_key = w.k ORDER BY x.priority, x.seq LIMIT 1)
+  WHERE w.k IS NOT NULL ORDER BY w.n`;
+const WALK_FIRST = walkPage(true);
+const WALK_AFTER = walkPage(false);
 const IN_FLIGHT = `SELECT count(*) AS n FROM spindle_jobs WHERE queue = ? AND group_key = ? AND group_key IS NOT NULL
   AND state IN ('running', 'retrying') AND (state = 'running' OR ?)`;
 const RATE_PRUNE = 'DELETE FROM spindle_group_rate_log WHERE queue = ? AND group_key = ? AND at <= ?';
 const RATE_USED = `SELECT coalesce(sum(n), 0) AS used, min(at) AS oldest FROM spindle_group_rate_log
   WHERE queue = ? AND group_key = ?`;
 const RATE_RECORD = 'INSERT INTO spindle_group_rate_log (queue, group_key, at, n) VALUES (?, ?, ?, ?)';
-const HEADS = `SELECT seq FROM spindle_jobs WHERE queue = ? AND state = 'queued' AND group_key = ? AND group_key IS NOT NULL
+/** A group's next queued jobs after (priority, seq). */
+const HEADS_AFTER = `SELECT priority AS p, seq FROM spindle_jobs
+  WHERE queue = ? AND state = 'queued' AND group_key = ? AND group_key IS NOT NULL AND (priority, seq) > (?, ?)
   ORDER BY priority, seq LIMIT ?`;
 const SET_CURSOR = 'UPDATE spindle_queues SET group_cursor = ? WHERE name = ?';
 const CLAIM_SEQS = `UPDATE spindle_jobs
@@ -105,25 +121,63 @@ const CLAIM_SEQS = `UPDATE spindle_jobs
   WHERE seq IN (SELECT value FROM json_each(@seqs)) AND state = 'queued'
   RETURNING ${CLAIM_COLUMNS}`;
 
-/** The members of the rotation, in walk order, from just after `cursor`, wrapping once. */
-function* walk(store: Store, queue: string, cursor: string | null, most: number): Generator<string> {
-  const first = store.conn.stmt(FIRST_GROUP);
-  const next = store.conn.stmt(NEXT_GROUP);
+interface Head {
+  k: string;
+  p: number;
+  seq: number;
+}
+
+/** The members of the rotation with their head jobs, in walk order, from just after `cursor`, wrapping once. */
+function* walk(store: Store, queue: string, cursor: string | null, most: number, page: number): Generator<Head> {
   const seen = new Set<string>();
+  let after = cursor;
   let wrapped = cursor === null;
-  let key = ((cursor === null ? first.get(queue) : next.get(queue, cursor)) as { k: string } | undefined)?.k;
-  if (key === undefined && !wrapped) {
-    wrapped = true;
-    key = (first.get(queue) as { k: string } | undefined)?.k;
-  }
-  while (key !== undefined && !seen.has(key) && seen.size < most) {
-    seen.add(key);
-    yield key;
-    key = (next.get(queue, key) as { k: string } | undefined)?.k;
-    if (key === undefined && !wrapped) {
-      wrapped = true;
-      key = (first.get(queue) as { k: string } | undefined)?.k;
+  while (seen.size < most) {
+    const size = Math.min(page, most - seen.size);
+    const heads = (after === null ? store.conn.stmt(WALK_FIRST).all({ queue, most: size }) : store.conn.stmt(WALK_AFTER).all({ queue, after, most: size })) as Head[];
+    for (const head of heads) {
+      if (seen.has(head.k)) return; // wrapped round to where the walk began
+      seen.add(head.k);
+      yield head;
     }
+    if (heads.length === size) after = heads[heads.length - 1]!.k;
+    else if (!wrapped) [wrapped, after] = [true, null];
+    else return;
+  }
+}
+
+interface Member {
+  key: string;
+  /** Most jobs the group's limits let this claim take. */
+  cap: number;
+  /** Its jobs to take, in (priority, seq) order, the head first. */
+  jobs: Array<{ p: number; seq: number }>;
+}
+
+/**
+ * Each member's jobs for a claim of `allowed`: a fair share each (or its cap), then what is left
+ * to the members that filled their share and may have more — so a claim comes back short only
+ * when the groups' queued jobs (or their limits) ran out, and never reads more than it needs to.
+ */
+function fillShares(store: Store, queue: string, members: Member[], allowed: number): void {
+  const more = (m: Member, limit: number) => {
+    const last = m.jobs[m.jobs.length - 1]!;
+    m.jobs.push(...(store.conn.stmt(HEADS_AFTER).all(queue, m.key, last.p, last.seq, limit) as Array<{ p: number; seq: number }>));
+  };
+  const share = Math.ceil(allowed / members.length);
+  let total = 0;
+  for (const m of members) {
+    const want = Math.min(m.cap, share);
+    if (want > 1) more(m, want - 1);
+    total += m.jobs.length;
+  }
+  let left = allowed - total;
+  for (const m of members) {
+    if (left <= 0) break;
+    if (m.jobs.length < Math.min(m.cap, share) || m.jobs.length >= m.cap) continue; // ran out, or at its cap
+    const before = m.jobs.length;
+    more(m, Math.min(m.cap - before, left));
+    left -= m.jobs.length - before;
   }
 }
 
@@ -148,11 +202,12 @@ export function claimGrouped(
   const { now } = claim;
   const perGroup = s.fifo ? 1 : s.groupConcurrency;
   const rate = s.groupRateMax !== null && s.groupRateIntervalMs !== null ? { max: s.groupRateMax, intervalMs: s.groupRateIntervalMs } : null;
-  const members: Array<{ key: string; cap: number }> = [];
+  const members: Member[] = [];
   let lastLooked: string | null = null;
   let cutShort = false;
   let rateRetryMs: number | undefined;
-  for (const key of walk(store, queue, s.cursor, walkLimit(allowed))) {
+  for (const head of walk(store, queue, s.cursor, walkLimit(allowed), allowed)) {
+    const key = head.k;
     lastLooked = key;
     let cap = allowed;
     if (key !== NO_GROUP && perGroup !== null) {
@@ -170,26 +225,21 @@ export function claimGrouped(
       }
       cap = Math.min(cap, left);
     }
-    if (cap > 0) members.push({ key, cap });
+    if (cap > 0) members.push({ key, cap, jobs: [{ p: head.p, seq: head.seq }] });
     if (members.length === allowed) break;
   }
-  // Each member's head jobs: at most its cap, and at most what is left after one for each other member.
-  const heads = members.map((m) => {
-    const limit = Math.min(m.cap, allowed - (members.length - 1));
-    const seqs = (conn.stmt(HEADS).all(queue, m.key, limit) as Array<{ seq: number }>).map((r) => r.seq);
-    // The group limit, not the group's queue, stopped this member: it may have more jobs waiting.
-    if (seqs.length === limit && m.cap < allowed - (members.length - 1)) cutShort = true;
-    return seqs;
-  });
+  if (members.length > 0) fillShares(store, queue, members, allowed);
+  // A member stopped by its group limit (not by its queued jobs) may have more waiting.
+  for (const m of members) if (m.cap < allowed && m.jobs.length === m.cap) cutShort = true;
   const seqs: number[] = [];
   const taken = new Map<string, number>();
   for (let round = 0; seqs.length < allowed; round++) {
     let any = false;
     for (let i = 0; i < members.length && seqs.length < allowed; i++) {
-      const seq = heads[i]![round];
-      if (seq === undefined) continue;
+      const job = members[i]!.jobs[round];
+      if (job === undefined) continue;
       any = true;
-      seqs.push(seq);
+      seqs.push(job.seq);
       taken.set(members[i]!.key, (taken.get(members[i]!.key) ?? 0) + 1);
     }
     if (!any) break;

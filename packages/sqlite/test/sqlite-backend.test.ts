@@ -209,6 +209,8 @@ describe('migrations', () => {
         'spindle_jobs_dead_idx',
         'spindle_jobs_due_idx',
         'spindle_jobs_expires_idx',
+        'spindle_jobs_group_active_idx',
+        'spindle_jobs_group_claim_idx',
         'spindle_jobs_lease_idx',
         'spindle_jobs_parent_idx',
         'spindle_jobs_unique_idx',

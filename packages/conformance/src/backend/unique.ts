@@ -56,6 +56,15 @@ export function uniqueTests(suite: Suite): void {
       assert.deepStrictEqual(record.unique, { key: KEY, while: 'queued' });
     });
 
+    suite.test('queued: the claim of a grouped queue (tenant groups) releases the key too', async ({ backend, at }) => {
+      const a = keyed('queued', { queue: 'tenants', group: 'acme' });
+      assert.deepStrictEqual(await add(backend, a, at(0)), inserted(a));
+      assert.deepStrictEqual(await add(backend, keyed('queued', { queue: 'tenants', group: 'acme' }), at(1)), held(a));
+      assert.equal((await claimOne(backend, { queue: 'tenants', now: at(2) })).id, a.id);
+      const b = keyed('queued', { queue: 'tenants', group: 'acme' });
+      assert.deepStrictEqual(await add(backend, b, at(3)), inserted(b));
+    });
+
     suite.test('queued: a started job back to waiting (retry, snooze, release, lease expiry) never takes its key again', async ({ backend, at }) => {
       const paths = ['retry', 'snooze', 'release', 'rescue'] as const;
       const olds = paths.map((path) => keyed('queued', {}, { key: `k-${path}` }));

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { CancelledError, ValidationError } from '@spindle/core';
+import { CancelledError, NO_QUEUE_LIMITS, ValidationError } from '@spindle/core';
 import { deferred, makeClient, waitFor, withClient, type BackendFactory } from './harness.js';
 
 export function controlTests(factory: BackendFactory): void {
@@ -46,7 +46,7 @@ export function controlTests(factory: BackendFactory): void {
         q.process(async () => 'ok', { pollIntervalMs: 20 });
         await new Promise((r) => setTimeout(r, 150));
         assert.equal((await client.getJob(id))?.state, 'queued');
-        assert.deepEqual(await client.listQueues(), [{ name: 'pausable', paused: true, limits: { concurrency: null, rate: null }, heldUntil: null }]);
+        assert.deepEqual(await client.listQueues(), [{ name: 'pausable', paused: true, limits: NO_QUEUE_LIMITS, heldUntil: null, grouped: false }]);
         await q.resume();
         await waitFor(async () => (await client.getJob(id))?.state === 'completed', 'completed after resume');
       }));
