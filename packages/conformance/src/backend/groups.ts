@@ -94,6 +94,19 @@ export function groupTests(suite: Suite): void {
       assert.deepEqual((await claim(backend, 10, at(2003))).map((j) => j.id), [ids[1]]);
     });
 
+    suite.test('a singleton key (groupConcurrency 1): at most one running per key, the others keep going', async ({ backend, at }) => {
+      await limits(backend, { groupConcurrency: 1 });
+      await insertMany(backend, Array.from({ length: 3 }, () => ({ group: 'report:acme' })), at(0));
+      await insertMany(backend, Array.from({ length: 3 }, () => ({ group: 'report:globex' })), at(0));
+      const first = await claim(backend, 10, at(1));
+      assert.deepEqual((await groupsOf(backend, first)).sort(), ['report:acme', 'report:globex']);
+      assert.equal((await claim(backend, 10, at(2))).length, 0, 'both keys have their one running job');
+      await finalizeOne(backend, first[0]!, { kind: 'complete', result: null }, at(3));
+      const next = await claim(backend, 10, at(4));
+      assert.equal(next.length, 1);
+      assert.equal((await mustGet(backend, next[0]!.id)).group, (await mustGet(backend, first[0]!.id)).group, 'the key whose job finished runs its next');
+    });
+
     suite.test('a rate limit per group (per key) is a sliding window per group', async ({ backend, at }) => {
       await limits(backend, { groupRate: { max: 2, intervalMs: 1000 } });
       await insertMany(backend, Array.from({ length: 5 }, () => ({ group: 'k1' })), at(0));
