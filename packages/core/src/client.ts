@@ -27,6 +27,7 @@ import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter } from './services/maintenance.js';
 import { ScheduleRunner } from './services/schedule-runner.js';
 import { Schedules } from './schedules.js';
+import { Topics } from './topics/topics.js';
 import { checkIdentifier, checkJobId, checkKnownKeys, checkPlainObject, Issues } from './validate.js';
 import { Worker, type JobHandler, type ServedQueues } from './worker/worker.js';
 import { parseServedQueues, type WorkerQueues } from './scheduling/served-queues.js';
@@ -53,6 +54,8 @@ export class Client {
   readonly jobs: JobAdmin;
   /** Cron and interval schedules stored in the database, fired by the maintenance leader (schedules.ts). */
   readonly schedules: Schedules;
+  /** The message log: topics, partitions, consumer groups (topics/topics.ts). */
+  readonly topics: Topics;
   readonly maxPayloadBytes: number;
   readonly retention: RetentionDefaults;
   readonly logger: Logger;
@@ -85,6 +88,7 @@ export class Client {
     this.dlq = new Dlq(this);
     this.jobs = new JobAdmin(this);
     this.schedules = new Schedules(this);
+    this.topics = new Topics(this);
     this.telemetry = new Telemetry(this.backend, this.logger, resolveTelemetry(options.telemetry));
     this.tracing = new Tracing(options.tracing !== false, this.logger);
     this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger, stats: this.telemetry.stats });
@@ -386,6 +390,7 @@ export class Client {
   private async shutdown(options: { graceMs?: number }): Promise<void> {
     // Enqueues already accepted are written before anything stops; new ones are refused.
     await this.inserts.idle();
+    await this.topics.stopConsumers(); // they commit and leave their groups while the backend is open
     this.closed = true;
     await Promise.all([...this.workers].map((w) => w.close(options)));
     await this.starting?.catch(() => undefined);

@@ -24,7 +24,8 @@ export type SpindleErrorCode =
   | 'cancelled'
   | 'permanent'
   | 'retry_after'
-  | 'snooze';
+  | 'snooze'
+  | 'offset_out_of_range';
 
 /** Base class of every error Spindle raises. */
 export class SpindleError extends Error {
@@ -72,6 +73,35 @@ export class LeaseLostError extends SpindleError {
     super('lease_lost', `lease lost for job ${jobId} attempt ${attempt}: another attempt owns the job`);
     this.jobId = jobId;
     this.attempt = attempt;
+  }
+}
+
+/** A topic that does not exist (topics: publish, fetch, groups). */
+export class TopicNotFoundError extends NotFoundError {
+  readonly topic: string;
+  constructor(topic: string) {
+    super(`no topic named "${topic}"`);
+    this.topic = topic;
+  }
+}
+
+/**
+ * A read or seek of a partition at an offset outside [startOffset, highWater]: below, the
+ * messages were deleted by retention (read from `startOffset`); above, they do not exist yet.
+ */
+export class OffsetOutOfRangeError extends SpindleError {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly startOffset: number,
+    readonly highWater: number,
+  ) {
+    super(
+      'offset_out_of_range',
+      `offset ${offset} of ${topic}[${partition}] is out of range: available offsets are ${startOffset}..${highWater}` +
+        (offset < startOffset ? ` (older messages were deleted by retention; the earliest is ${startOffset})` : ''),
+    );
   }
 }
 

@@ -43,6 +43,18 @@ export interface SchemaNames {
   jobs: string;
   queues: string;
   migrations: string;
+  /** Topic tables of migration 0010 (topics.ts, topic-groups.ts). */
+  topics: string;
+  topicPartitions: string;
+  topicMessages: string;
+  consumerGroups: string;
+  groupMembers: string;
+  groupOffsets: string;
+  /**
+   * First key (int4) of the transaction-level advisory locks that serialise publishers of one
+   * idempotency key (topics.ts); the two-key lock space never meets the one-key locks above.
+   */
+  topicKeyLockClass: number;
   /** NOTIFY/LISTEN channel `spindle:<schema>`. */
   channel: string;
   /** Advisory lock key (int8 as text) serialising migrations of this schema. */
@@ -68,6 +80,13 @@ export function schemaNames(schema: string): SchemaNames {
     jobs: `${q}.jobs`,
     queues: `${q}.queues`,
     migrations: `${q}.migrations`,
+    topics: `${q}.topics`,
+    topicPartitions: `${q}.topic_partitions`,
+    topicMessages: `${q}.topic_messages`,
+    consumerGroups: `${q}.consumer_groups`,
+    groupMembers: `${q}.group_members`,
+    groupOffsets: `${q}.group_offsets`,
+    topicKeyLockClass: createHash('sha256').update(`${schema}:topic-keys`, 'utf8').digest().readInt32BE(0),
     channel: `spindle:${schema}`,
     migrateLockKey: lockKey(schema),
     leaderLockKey: lockKey(`${schema}:leader`),

@@ -69,6 +69,24 @@ import type {
   UpsertScheduleParams,
   UpsertScheduleResult,
 } from '@spindle/core';
+import type {
+  CommitOutcome,
+  CommitParams,
+  CreateTopicParams,
+  CreateTopicResult,
+  FetchParams,
+  FetchResult,
+  GroupAssignment,
+  GroupInfo,
+  GroupMemberParams,
+  GroupOffset,
+  GrowTopicParams,
+  JoinGroupParams,
+  PublishOutcome,
+  PublishParams,
+  SeekParams,
+  TopicInfo,
+} from '@spindle/core';
 import type pg from 'pg';
 import { resolveOptions, type PostgresBackendOptions, type SchemaNames } from './config.js';
 import type { Ctx } from './context.js';
@@ -88,6 +106,10 @@ import { checkSchema, migrate } from './migrate.js';
 import { Notifier } from './notifier.js';
 import * as stores from './stores.js';
 import * as schedules from './schedules.js';
+import * as topicGroups from './topic-groups.js';
+import { publish } from './topic-publish.js';
+import { pruneTopics } from './topic-retention.js';
+import * as topics from './topics.js';
 import type {
   ClaimIdempotencyKeyParams,
   IdempotencyClaim,
@@ -346,6 +368,62 @@ export class PostgresBackend implements Backend {
 
   fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
     return schedules.fireSchedule(this.ctx, params);
+  }
+
+  createTopic(params: CreateTopicParams): Promise<CreateTopicResult> {
+    return topics.createTopic(this.ctx, params);
+  }
+
+  growTopic(params: GrowTopicParams): Promise<TopicInfo> {
+    return topics.growTopic(this.ctx, params);
+  }
+
+  getTopic(name: string): Promise<TopicInfo | null> {
+    return topics.getTopic(this.ctx, name);
+  }
+
+  listTopics(): Promise<TopicInfo[]> {
+    return topics.listTopics(this.ctx);
+  }
+
+  publish(params: PublishParams): Promise<PublishOutcome[]> {
+    return publish(this.ctx, params);
+  }
+
+  fetchMessages(params: FetchParams): Promise<FetchResult> {
+    return topics.fetchMessages(this.ctx, params);
+  }
+
+  joinGroup(params: JoinGroupParams): Promise<GroupAssignment> {
+    return topicGroups.joinGroup(this.ctx, params);
+  }
+
+  heartbeatGroup(params: JoinGroupParams): Promise<GroupAssignment> {
+    return topicGroups.heartbeatGroup(this.ctx, params);
+  }
+
+  leaveGroup(params: GroupMemberParams): Promise<void> {
+    return topicGroups.leaveGroup(this.ctx, params);
+  }
+
+  commitOffsets(params: CommitParams): Promise<CommitOutcome[]> {
+    return topicGroups.commitOffsets(this.ctx, params);
+  }
+
+  getGroup(params: { topic: string; group: string; now?: Date }): Promise<GroupInfo | null> {
+    return topicGroups.getGroup(this.ctx, params);
+  }
+
+  listGroups(topic: string): Promise<GroupInfo[]> {
+    return topicGroups.listGroups(this.ctx, topic);
+  }
+
+  seekGroup(params: SeekParams): Promise<GroupOffset[]> {
+    return topicGroups.seekGroup(this.ctx, params);
+  }
+
+  pruneTopics(params: { now?: Date; limit: number }): Promise<number> {
+    return pruneTopics(this.ctx, params);
   }
 
   /** Local events after each commit; other processes' events via LISTEN (started on first use). */

@@ -171,7 +171,7 @@ describe('migrations', () => {
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
       );
-      assert.deepStrictEqual(tables.map((t) => t.table_name), ['group_rate_log', 'idempotency_keys', 'jobs', 'migrations', 'queue_rate_log', 'queues', 'schedules', 'stats', 'unique_keys', 'workers']);
+      assert.deepStrictEqual(tables.map((t) => t.table_name), ['consumer_groups', 'group_members', 'group_offsets', 'group_rate_log', 'idempotency_keys', 'jobs', 'migrations', 'queue_rate_log', 'queues', 'schedules', 'stats', 'topic_messages', 'topic_partitions', 'topics', 'unique_keys', 'workers']);
       const [outcome] = await backend.insertJobs({ jobs: [job()] });
       assert.equal(outcome?.inserted, true);
       // The stores of 0003 live in the quoted schema too.

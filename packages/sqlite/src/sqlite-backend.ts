@@ -9,8 +9,9 @@
  * - Every method is atomic, resolves only after COMMIT, and rejects with a SpindleError: driver
  *   errors are wrapped in BackendError (cause kept); after close() calls reject with ClosedError.
  * - Durability (ADR 0007): every write commits at the configured `synchronous` level, except
- *   claimJobs, extendLeases and updateProgress, which commit at NORMAL when FULL is configured
- *   (see tx.ts `writeRelaxed`; their loss in a power failure is a case the design handles).
+ *   claimJobs, extendLeases, updateProgress and heartbeatGroup, which commit at NORMAL when FULL
+ *   is configured (see tx.ts `writeRelaxed`; their loss in a power failure is a case the design
+ *   handles).
  * - better-sqlite3 is synchronous: no await ever happens inside a transaction.
  */
 import {
@@ -71,6 +72,24 @@ import type {
   UpsertScheduleParams,
   UpsertScheduleResult,
 } from '@spindle/core';
+import type {
+  CommitOutcome,
+  CommitParams,
+  CreateTopicParams,
+  CreateTopicResult,
+  FetchParams,
+  FetchResult,
+  GroupAssignment,
+  GroupInfo,
+  GroupMemberParams,
+  GroupOffset,
+  GrowTopicParams,
+  JoinGroupParams,
+  PublishOutcome,
+  PublishParams,
+  SeekParams,
+  TopicInfo,
+} from '@spindle/core';
 import { Connection, toBackendError, type ConnectionSettings } from './connection.js';
 import { dlqDepth, dlqGroups, dlqPurge, dlqReplay, dlqResolve } from './dlq.js';
 import { EventHub } from './events.js';
@@ -86,6 +105,8 @@ import { resolveOptions, type ResolvedOptions, type SqliteBackendOptions } from 
 import { createStore, type Store } from './tx.js';
 import * as stores from './stores.js';
 import * as schedules from './schedules.js';
+import * as topics from './topics.js';
+import * as consumerGroups from './topic-groups.js';
 import type {
   ClaimIdempotencyKeyParams,
   IdempotencyClaim,
@@ -303,6 +324,49 @@ export class SqliteBackend implements Backend {
   }
   fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
     return this.run('fireSchedule', (s) => schedules.fireSchedule(s, params));
+  }
+
+  createTopic(params: CreateTopicParams): Promise<CreateTopicResult> {
+    return this.run('createTopic', (s) => topics.createTopic(s, params));
+  }
+  growTopic(params: GrowTopicParams): Promise<TopicInfo> {
+    return this.run('growTopic', (s) => topics.growTopic(s, params));
+  }
+  getTopic(name: string): Promise<TopicInfo | null> {
+    return this.run('getTopic', (s) => topics.getTopic(s, name));
+  }
+  listTopics(): Promise<TopicInfo[]> {
+    return this.run('listTopics', (s) => topics.listTopics(s));
+  }
+  publish(params: PublishParams): Promise<PublishOutcome[]> {
+    return this.run('publish', (s) => topics.publish(s, params));
+  }
+  fetchMessages(params: FetchParams): Promise<FetchResult> {
+    return this.run('fetchMessages', (s) => topics.fetchMessages(s, params));
+  }
+  pruneTopics(params: { now?: Date; limit: number }): Promise<number> {
+    return this.run('pruneTopics', (s) => topics.pruneTopics(s, params));
+  }
+  joinGroup(params: JoinGroupParams): Promise<GroupAssignment> {
+    return this.run('joinGroup', (s) => consumerGroups.joinGroup(s, params));
+  }
+  heartbeatGroup(params: JoinGroupParams): Promise<GroupAssignment> {
+    return this.run('heartbeatGroup', (s) => consumerGroups.heartbeatGroup(s, params));
+  }
+  leaveGroup(params: GroupMemberParams): Promise<void> {
+    return this.run('leaveGroup', (s) => consumerGroups.leaveGroup(s, params));
+  }
+  commitOffsets(params: CommitParams): Promise<CommitOutcome[]> {
+    return this.run('commitOffsets', (s) => consumerGroups.commitOffsets(s, params));
+  }
+  getGroup(params: { topic: string; group: string; now?: Date }): Promise<GroupInfo | null> {
+    return this.run('getGroup', (s) => consumerGroups.getGroup(s, params));
+  }
+  listGroups(topic: string): Promise<GroupInfo[]> {
+    return this.run('listGroups', (s) => consumerGroups.listGroups(s, topic));
+  }
+  seekGroup(params: SeekParams): Promise<GroupOffset[]> {
+    return this.run('seekGroup', (s) => consumerGroups.seekGroup(s, params));
   }
 
   /** The connection's effective pragmas (journal mode, synchronous, busy timeout, foreign keys). */

@@ -246,7 +246,7 @@ describe('durability per write (ADR 0007)', () => {
     return seen;
   }
 
-  test('claims, heartbeats and progress commit at NORMAL; every other write at FULL; FULL between them', async () => {
+  test('claims, heartbeats (leases and consumer groups) and progress commit at NORMAL; every other write at FULL; FULL between them', async () => {
     const { backend, cleanup } = await makeTestBackend();
     try {
       const seen = spyOnStore(backend);
@@ -274,6 +274,17 @@ describe('durability per write (ADR 0007)', () => {
       await expectWrite('rescueExpiredLeases', false, () => backend.rescueExpiredLeases({ limit: 10, retention: keepAll }));
       await expectWrite('pruneJobs', false, () => backend.pruneJobs({ limit: 10 }));
       await expectWrite('tryAcquireLeadership', false, () => backend.tryAcquireLeadership({ holderId: 'h', ttlMs: 1000 }));
+      // Topics: consumer-group heartbeats are relaxed like lease heartbeats; everything else is durable.
+      const member = { topic: 'tp', group: 'g', memberId: 'm', sessionMs: 60_000, start: 'earliest' as const };
+      await expectWrite('createTopic', false, () => backend.createTopic({ name: 'tp', partitions: 1, retention: { maxAgeMs: 1, maxBytes: null } }));
+      await expectWrite('publish', false, () => backend.publish({ topic: 'tp', messages: [{ partition: 0, key: null, value: '1', headers: null, idempotencyKey: null }] }));
+      await expectWrite('joinGroup', false, () => backend.joinGroup(member));
+      await expectWrite('heartbeatGroup', true, () => backend.heartbeatGroup(member));
+      await expectWrite('commitOffsets', false, () => backend.commitOffsets({ ...member, generation: 1, offsets: [{ partition: 0, offset: 1 }] }));
+      await expectWrite('seekGroup', false, () => backend.seekGroup({ topic: 'tp', group: 'g', to: { kind: 'earliest' } }));
+      await expectWrite('leaveGroup', false, () => backend.leaveGroup(member));
+      await expectWrite('growTopic', false, () => backend.growTopic({ name: 'tp', partitions: 2 }));
+      await expectWrite('pruneTopics', false, () => backend.pruneTopics({ limit: 10 }));
     } finally {
       await cleanup();
     }

@@ -17,6 +17,7 @@ import { insertTests } from './insert.js';
 import { leaseTests } from './leases.js';
 import { limitTests } from './limits.js';
 import { groupTests } from './groups.js';
+import { topicTests } from './topics.js';
 import { maintenanceTests } from './maintenance.js';
 import { readTests } from './reads.js';
 import { retentionTests } from './retention.js';
@@ -36,6 +37,7 @@ export function runBackendConformance(options: ConformanceOptions): void {
     leaseTests(suite);
     limitTests(suite);
     groupTests(suite);
+    topicTests(suite);
     finalizeTests(suite);
     cancelTests(suite);
     maintenanceTests(suite);

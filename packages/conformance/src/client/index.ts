@@ -16,6 +16,7 @@ import { schedulingTests } from './scheduling.js';
 import { telemetryTests } from './telemetry.js';
 import { scheduleClientTests } from './schedules.js';
 import { uniqueClientTests } from './unique.js';
+import { topicClientTests } from './topics.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -34,4 +35,5 @@ export function runClientConformance(factory: BackendFactory): void {
   limitClientTests(factory);
   flowTests(factory);
   uniqueClientTests(factory);
+  topicClientTests(factory);
 }

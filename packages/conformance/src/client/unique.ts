@@ -17,13 +17,14 @@ export function uniqueClientTests(factory: BackendFactory): void {
         const updated: JobEvent[] = [];
         client.on('updated', (e) => updated.push(e));
         const unique = { key: 'doc-7', onConflict: 'replace' } as const;
-        const first = await q.add('reindex', { rev: 1 }, { delay: 400, unique });
+        // 2 s of delay: the four adds must all meet the job still scheduled, even on a loaded machine.
+        const first = await q.add('reindex', { rev: 1 }, { delay: 2000, unique });
         assert.deepEqual(first, { id: first.id, inserted: true, state: 'scheduled' });
-        const second = await q.add('reindex', { rev: 2 }, { delay: 400, unique });
+        const second = await q.add('reindex', { rev: 2 }, { delay: 2000, unique });
         assert.deepEqual(second, { id: first.id, inserted: false, state: 'scheduled', replaced: true });
-        const [third] = await q.addBulk([{ name: 'reindex', payload: { rev: 3 }, opts: { delay: 400, unique } }]);
+        const [third] = await q.addBulk([{ name: 'reindex', payload: { rev: 3 }, opts: { delay: 2000, unique } }]);
         assert.equal(third!.replaced, true);
-        const kept = await q.add('reindex', { rev: 4 }, { delay: 400, unique: { key: 'doc-7' } });
+        const kept = await q.add('reindex', { rev: 4 }, { delay: 2000, unique: { key: 'doc-7' } });
         assert.deepEqual(kept, { id: first.id, inserted: false, state: 'scheduled' }, 'keep leaves it as it is');
         const runs: unknown[] = [];
         q.process(async (job) => {

@@ -91,13 +91,15 @@ export * from './stores.js';
 export * from './store-checks.js';
 
 import type { ScheduleStore } from './schedules.js';
+import type { TopicStore } from './topics.js';
 
 export * from './schedules.js';
+export * from './topics.js';
 
 // ---------------------------------------------------------------------------------------------
 
-/** The schedule methods (cron/interval definitions, fired by the leader) are in schedules.ts. */
-export interface Backend extends ScheduleStore {
+/** The schedule methods are in schedules.ts; the topic methods (message log) in topics.ts. */
+export interface Backend extends ScheduleStore, TopicStore {
   /** 'sqlite', 'postgres', … */
   readonly kind: string;
   readonly capabilities: BackendCapabilities;

@@ -125,6 +125,10 @@ export function createPruner(ctx: MaintenanceContext): Loop {
         const pruned = await ctx.backend.pruneStores({ ...limits, limit: BATCH });
         if (Math.max(pruned.workers, pruned.idempotencyKeys, pruned.stats) < BATCH) break;
       }
+      // Topic retention (by age and size, per topic: docs/decisions/0017-topics.md).
+      for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
+        if ((await ctx.backend.pruneTopics({ limit: BATCH })) < BATCH) break;
+      }
     },
   });
 }

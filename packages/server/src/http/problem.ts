@@ -47,6 +47,7 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  416: 'Range Not Satisfiable',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
@@ -61,6 +62,7 @@ const SPINDLE_STATUS: Record<string, number> = {
   closed: 503,
   backend_error: 503,
   migration_required: 503,
+  offset_out_of_range: 416,
 };
 
 /** Fastify's own error codes that are the caller's fault, and what we answer. */

@@ -1,0 +1,111 @@
+/**
+ * Topics through the client (issue 7): keyed publishes keep per-key order through a consumer
+ * group of several members, every group sees every message, a member that leaves hands its
+ * partitions over, a message that keeps failing goes to the group's DLQ topic and its partition
+ * moves on, and bad input is refused with nothing written.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fnv1a32, TopicNotFoundError, ValidationError, type ConsumedMessage } from '@spindle/core';
+import { waitFor, withClient, type BackendFactory } from './harness.js';
+
+interface Order {
+  key: string;
+  n: number;
+}
+
+export function topicClientTests(factory: BackendFactory): void {
+  describe(`${factory.name}: topics through consumers`, () => {
+    it('a group of two members handles every keyed message once, in order per key; lag ends at 0', () =>
+      withClient(factory, async (client) => {
+        await client.topics.create('orders', { partitions: 4 });
+        const seen: Array<{ by: string; m: ConsumedMessage<Order> }> = [];
+        const members = ['m1', 'm2'].map((id) => client.topics.consumer<Order>('orders', 'billing', { memberId: id, start: 'earliest', pollMs: 20, sessionMs: 3000 }));
+        for (const c of members) await c.run({ eachMessage: (m) => void seen.push({ by: c.memberId, m }) });
+        // Until m1's next heartbeat it still works in the generation before m2 joined (a rebalance
+        // may hand a batch to two members); once both know the same generation, each message goes once.
+        await waitFor(() => members.every((c) => c.owned?.partitions.length === 2), 'both members follow the same assignment', 5000);
+        const perKey = new Map<string, number>();
+        const batch = Array.from({ length: 200 }, (_, i) => {
+          const key = `customer-${i % 10}`;
+          const n = perKey.get(key) ?? 0;
+          perKey.set(key, n + 1);
+          return { key, value: { key, n } };
+        });
+        for (let i = 0; i < batch.length; i += 50) await client.topics.publishBatch('orders', batch.slice(i, i + 50));
+        await waitFor(() => seen.length >= 200, '200 messages handled');
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(seen.length, 200, 'each message once');
+        for (const key of perKey.keys()) {
+          const ns = seen.filter((s) => s.m.key === key).map((s) => s.m.value.n);
+          assert.deepEqual(ns, [...ns].sort((a, b) => a - b), `order of ${key}`);
+          assert.equal(new Set(seen.filter((s) => s.m.key === key).map((s) => s.m.partition)).size, 1, `${key} stays in one partition`);
+        }
+        assert.equal(seen[0]!.m.partition, fnv1a32(seen[0]!.m.key!) % 4, 'the partition is the key hash mod the partition count');
+        assert.equal(new Set(seen.map((s) => s.by)).size, 2, 'both members took part');
+        await waitFor(async () => (await client.topics.group('orders', 'billing'))!.offsets.every((o) => o.lag === 0), 'every offset committed');
+      }));
+
+    it('every group sees every message; a member that stops hands its partitions over', () =>
+      withClient(factory, async (client) => {
+        await client.topics.create('events', { partitions: 2 });
+        const got: Record<string, number[]> = { payment: [], inventory: [] };
+        const pay = client.topics.consumer<{ n: number }>('events', 'payment', { memberId: 'p1', start: 'earliest', pollMs: 20 });
+        const inv1 = client.topics.consumer<{ n: number }>('events', 'inventory', { memberId: 'i1', start: 'earliest', pollMs: 20, sessionMs: 3000 });
+        const inv2 = client.topics.consumer<{ n: number }>('events', 'inventory', { memberId: 'i2', start: 'earliest', pollMs: 20, sessionMs: 3000 });
+        await pay.run({ eachMessage: (m) => void got.payment!.push(m.value.n) });
+        await inv1.run({ eachMessage: (m) => void got.inventory!.push(m.value.n) });
+        await inv2.run({ eachMessage: (m) => void got.inventory!.push(m.value.n) });
+        await waitFor(() => inv1.owned?.partitions.length === 1 && inv2.owned?.partitions.length === 1, 'the inventory members share the partitions', 5000);
+        await client.topics.publishBatch('events', Array.from({ length: 20 }, (_, n) => ({ value: { n } })));
+        await waitFor(() => got.payment!.length === 20 && got.inventory!.length === 20, 'both groups got all 20');
+        await inv2.stop();
+        await waitFor(() => (inv1.owned?.partitions.length ?? 0) === 2, 'the remaining member owns both partitions (at its next heartbeat)', 8000);
+        await client.topics.publishBatch('events', Array.from({ length: 10 }, (_, n) => ({ value: { n: 20 + n } })));
+        await waitFor(() => got.inventory!.length === 30, 'the remaining member got the rest');
+        assert.deepEqual([...got.inventory!].sort((a, b) => a - b), Array.from({ length: 30 }, (_, n) => n));
+      }));
+
+    it('a message that keeps failing goes to the group DLQ topic with its error, and its partition moves on', () =>
+      withClient(factory, async (client) => {
+        await client.topics.create('payments', { partitions: 1 });
+        const handled: number[] = [];
+        const attempts = new Map<number, number>();
+        const c = client.topics.consumer<{ n: number }>('payments', 'settle', { start: 'earliest', pollMs: 20, maxRetries: 2, retryDelayMs: 5 });
+        await c.run({
+          eachMessage: (m) => {
+            attempts.set(m.value.n, m.attempt);
+            if (m.value.n === 1) throw new Error('card declined');
+            handled.push(m.value.n);
+          },
+        });
+        await client.topics.publishBatch('payments', [0, 1, 2].map((n) => ({ key: 'acct-7', value: { n } })));
+        await waitFor(() => handled.length === 2, 'the messages around the poison one were handled');
+        assert.deepEqual(handled, [0, 2]);
+        assert.equal(attempts.get(1), 3, 'tried once and retried twice');
+        const dlq = await client.topics.fetch('payments.dlq.settle', 0, 0, 10);
+        assert.equal(dlq.messages.length, 1);
+        const dead = dlq.messages[0]!;
+        assert.deepEqual(dead.value, { n: 1 });
+        assert.equal(dead.key, 'acct-7');
+        assert.equal(dead.headers?.['spindle-offset'], '1');
+        assert.match(dead.headers?.['spindle-error'] ?? '', /card declined/);
+      }));
+
+    it('bad input is refused with a typed error and nothing written', () =>
+      withClient(factory, async (client) => {
+        await client.topics.create('strict', { partitions: 2 });
+        await assert.rejects(client.topics.publish('ghost', { value: 1 }), TopicNotFoundError);
+        await assert.rejects(client.topics.publishBatch('strict', [{ value: 1 }, { key: '', value: 2 }]), ValidationError);
+        await assert.rejects(client.topics.publishBatch('strict', [{ value: 1 }, { value: () => 2 } as never]), ValidationError);
+        await assert.rejects(client.topics.publish('strict', { value: 1, headers: { h: 5 as unknown as string } }), ValidationError);
+        await assert.rejects(client.topics.create('bad name!', { partitions: 2 }), ValidationError);
+        await assert.rejects(client.topics.create('too-many', { partitions: 5000 }), ValidationError);
+        await assert.rejects(client.topics.fetch('strict', 0, -1, 10), ValidationError);
+        await assert.rejects(client.topics.seek('strict', 'g', { time: 'yesterday' }), ValidationError);
+        assert.throws(() => client.topics.consumer('strict', 'g', { sessionMs: 5 }), ValidationError);
+        assert.equal(await client.topics.get('too-many'), null);
+        assert.deepEqual((await client.topics.get('strict'))!.offsets.map((p) => p.highWater), [0, 0]);
+      }));
+  });
+}

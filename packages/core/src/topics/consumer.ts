@@ -1,0 +1,298 @@
+/**
+ * A member of a consumer group (docs/decisions/0017-topics.md): joins, heartbeats, follows the
+ * group's assignment, reads each owned partition from the group's committed offset, runs the
+ * handler, and commits after the handler succeeds — at-least-once.
+ *
+ * Invariants:
+ * - One loop per owned partition; within a partition messages are handled one at a time, in
+ *   offset order. A commit carries the generation the partition was assigned in: after a
+ *   rebalance or a seek it is refused (`stale_generation` / `not_assigned`) and the loop stops
+ *   without handling anything more; the new owner starts from the committed offset. So a message
+ *   is handled again only if its member stopped between handling it and committing it.
+ * - A failing message is retried (`maxRetries`, exponential backoff) before anything after it in
+ *   its partition; then, with `onFailure: 'dlq'` (default), it is published to the group's DLQ
+ *   topic `<topic>.dlq.<group>` with the error in its headers and the partition moves on; with
+ *   `'stop'` the partition stays at that message (its offset is not committed) and tries it again
+ *   every minute, until it succeeds or the group is sought past it.
+ * - A rebalance restarts the loops of a new generation from the committed offsets: the message a
+ *   loop was handling at that moment may be handled again by the partition's owner.
+ * - `stop()` lets each loop finish its current message, commits, and leaves the group (a new
+ *   generation, so the partitions move to the other members at once).
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { GroupAssignment, StoredMessage } from '../backend/topics.js';
+import type { Client } from '../client.js';
+import { OffsetOutOfRangeError } from '../errors.js';
+import { checkInt, checkKnownKeys, checkPlainObject, Issues } from '../validate.js';
+import type { Topics } from './topics.js';
+
+export interface ConsumerOptions {
+  /** Unique within the group (default host:pid:random). */
+  memberId?: string;
+  /** Live this long after each heartbeat (default 10 s). */
+  sessionMs?: number;
+  /** Where a group created by this member starts (default 'latest'). */
+  start?: 'earliest' | 'latest';
+  /** Messages read per fetch (default 100). */
+  batchSize?: number;
+  /** How often an idle partition looks for new messages from other processes (default 250 ms). */
+  pollMs?: number;
+  /** Retries of a failing message before onFailure (default 3). */
+  maxRetries?: number;
+  /** First retry delay, doubling up to 30 s (default 200 ms). */
+  retryDelayMs?: number;
+  onFailure?: 'dlq' | 'stop';
+}
+
+export interface ConsumedMessage<V> extends StoredMessage {
+  value: V;
+  group: string;
+  /** 1 for the first try. */
+  attempt: number;
+}
+
+export interface RunHandlers<V> {
+  eachMessage: (message: ConsumedMessage<V>) => Promise<void> | void;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+function resolveOptions(options: unknown): Required<ConsumerOptions> {
+  const issues = new Issues();
+  const o = options === undefined ? {} : checkPlainObject(issues, 'options', options) ? options : {};
+  checkKnownKeys(issues, 'options', o, ['memberId', 'sessionMs', 'start', 'batchSize', 'pollMs', 'maxRetries', 'retryDelayMs', 'onFailure']);
+  const r: Required<ConsumerOptions> = {
+    memberId: (o.memberId as string | undefined) ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    sessionMs: (o.sessionMs as number | undefined) ?? 10_000,
+    start: (o.start as 'earliest' | 'latest' | undefined) ?? 'latest',
+    batchSize: (o.batchSize as number | undefined) ?? 100,
+    pollMs: (o.pollMs as number | undefined) ?? 250,
+    maxRetries: (o.maxRetries as number | undefined) ?? 3,
+    retryDelayMs: (o.retryDelayMs as number | undefined) ?? 200,
+    onFailure: (o.onFailure as 'dlq' | 'stop' | undefined) ?? 'dlq',
+  };
+  if (typeof r.memberId !== 'string' || r.memberId.length === 0 || r.memberId.length > 256) issues.add('options.memberId', 'must be a string of 1..256 characters');
+  checkInt(issues, 'options.sessionMs', r.sessionMs, 1000, 600_000);
+  if (r.start !== 'earliest' && r.start !== 'latest') issues.add('options.start', "must be 'earliest' or 'latest'");
+  checkInt(issues, 'options.batchSize', r.batchSize, 1, 10_000);
+  checkInt(issues, 'options.pollMs', r.pollMs, 10, 60_000);
+  checkInt(issues, 'options.maxRetries', r.maxRetries, 0, 100);
+  checkInt(issues, 'options.retryDelayMs', r.retryDelayMs, 0, 600_000);
+  if (r.onFailure !== 'dlq' && r.onFailure !== 'stop') issues.add('options.onFailure', "must be 'dlq' or 'stop'");
+  issues.throwIfAny();
+  return r;
+}
+
+export class Consumer<V = unknown> {
+  readonly options: Required<ConsumerOptions>;
+  private assignment: GroupAssignment | null = null;
+  private readonly loops = new Map<number, { generation: number; abort: AbortController; done: Promise<void> }>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private handlers: RunHandlers<V> | null = null;
+  private stopped = false;
+  private readonly wake = new EventTarget();
+  private readonly onPublished = () => this.wake.dispatchEvent(new Event('published'));
+
+  constructor(
+    private readonly client: Client,
+    private readonly topics: Topics,
+    readonly topic: string,
+    readonly group: string,
+    options?: ConsumerOptions,
+  ) {
+    this.options = resolveOptions(options);
+  }
+
+  get memberId(): string {
+    return this.options.memberId;
+  }
+
+  /** The partitions this member owns now, and in which generation. */
+  get owned(): { generation: number; partitions: number[] } | null {
+    return this.assignment && { generation: this.assignment.generation, partitions: [...this.assignment.partitions] };
+  }
+
+  /** Joins the group and starts handling; resolves once joined. */
+  async run(handlers: RunHandlers<V>): Promise<void> {
+    if (this.handlers) throw new Error('this consumer is already running');
+    if (typeof handlers?.eachMessage !== 'function') {
+      const issues = new Issues();
+      issues.add('handlers.eachMessage', 'must be a function');
+      issues.throwIfAny();
+    }
+    this.handlers = handlers;
+    this.topics.running.add(this);
+    this.topics.local.on(`published:${this.topic}`, this.onPublished);
+    const o = this.options;
+    let joined: GroupAssignment;
+    try {
+      joined = await this.client.run((b) => b.joinGroup({ topic: this.topic, group: this.group, memberId: o.memberId, sessionMs: o.sessionMs, start: o.start }));
+    } catch (err) {
+      this.handlers = null;
+      this.topics.running.delete(this);
+      this.topics.local.off(`published:${this.topic}`, this.onPublished);
+      throw err;
+    }
+    this.apply(joined);
+    this.heartbeat = setInterval(() => void this.beat(), Math.max(200, Math.floor(o.sessionMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  /** Finishes the current messages, commits, and leaves the group. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.topics.running.delete(this);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.topics.local.off(`published:${this.topic}`, this.onPublished);
+    for (const loop of this.loops.values()) loop.abort.abort();
+    await Promise.all([...this.loops.values()].map((l) => l.done));
+    this.loops.clear();
+    if (this.handlers) await this.client.run((b) => b.leaveGroup({ topic: this.topic, group: this.group, memberId: this.memberId })).catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    const o = this.options;
+    try {
+      const params = { topic: this.topic, group: this.group, memberId: o.memberId, sessionMs: o.sessionMs, start: o.start };
+      let next = await this.client.run((b) => b.heartbeatGroup(params));
+      if (next.partitions.length === 0 && !next.members.includes(o.memberId)) next = await this.client.run((b) => b.joinGroup(params));
+      if (!this.stopped) this.apply(next);
+    } catch (err) {
+      this.client.logger.warn({ err, topic: this.topic, group: this.group }, 'consumer heartbeat failed');
+    }
+  }
+
+  /** Follows an assignment: stops loops of partitions lost (or of an older generation), starts new ones. */
+  private apply(next: GroupAssignment): void {
+    this.assignment = next;
+    for (const [partition, loop] of this.loops) {
+      if (loop.generation !== next.generation || !next.partitions.includes(partition)) {
+        loop.abort.abort();
+        this.loops.delete(partition);
+      }
+    }
+    for (const partition of next.partitions) {
+      if (this.loops.has(partition)) continue;
+      const abort = new AbortController();
+      const done = this.partitionLoop(partition, next.generation, abort.signal).catch((err) => {
+        this.client.logger.error({ err, topic: this.topic, group: this.group, partition }, 'consumer partition loop failed');
+      });
+      this.loops.set(partition, { generation: next.generation, abort, done });
+    }
+  }
+
+  private async partitionLoop(partition: number, generation: number, signal: AbortSignal): Promise<void> {
+    const o = this.options;
+    const group = await this.client.run((b) => b.getGroup({ topic: this.topic, group: this.group }));
+    let offset = group?.offsets.find((x) => x.partition === partition)?.committed ?? 0;
+    while (!signal.aborted) {
+      let messages: StoredMessage[];
+      try {
+        ({ messages } = await this.client.run((b) => b.fetchMessages({ topic: this.topic, partition, offset, limit: o.batchSize })));
+      } catch (err) {
+        if (err instanceof OffsetOutOfRangeError && offset < err.startOffset) {
+          this.client.logger.warn({ topic: this.topic, group: this.group, partition, from: offset, to: err.startOffset }, 'consumer skipped messages deleted by retention');
+          offset = err.startOffset;
+          continue;
+        }
+        throw err;
+      }
+      if (messages.length === 0) {
+        await this.idle(signal);
+        continue;
+      }
+      let handledTo = offset;
+      let stuck = false;
+      for (const message of messages) {
+        if (signal.aborted) break;
+        if (!(await this.handle(message, signal))) {
+          stuck = !signal.aborted; // 'stop': the partition stays at this message
+          break;
+        }
+        handledTo = message.offset + 1;
+      }
+      if (handledTo > offset) {
+        const [outcome] = await this.client.run((b) =>
+          b.commitOffsets({ topic: this.topic, group: this.group, memberId: this.memberId, generation, offsets: [{ partition, offset: handledTo }] }),
+        );
+        if (outcome !== 'ok') {
+          this.client.logger.info({ topic: this.topic, group: this.group, partition, outcome }, 'consumer commit refused: the partition moved');
+          void this.beat();
+          return;
+        }
+        offset = handledTo;
+      }
+      // Stopped at a message that keeps failing: try it again in a minute (or after a seek or restart).
+      if (stuck) await sleep(60_000, signal);
+    }
+  }
+
+  /** Runs the handler with retries; false when the partition must stop at this message. */
+  private async handle(message: StoredMessage, signal: AbortSignal): Promise<boolean> {
+    const o = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.handlers!.eachMessage({ ...message, value: message.value as V, group: this.group, attempt });
+        return true;
+      } catch (err) {
+        if (attempt <= o.maxRetries && !signal.aborted) {
+          await sleep(Math.min(30_000, o.retryDelayMs * 2 ** (attempt - 1)), signal);
+          if (signal.aborted) return false;
+          continue;
+        }
+        if (signal.aborted) return false;
+        this.client.logger.warn({ err, topic: this.topic, group: this.group, partition: message.partition, offset: message.offset }, 'consumer gave up on a message');
+        if (o.onFailure === 'stop') return false;
+        await this.deadLetter(message, err, attempt);
+        return true;
+      }
+    }
+  }
+
+  private async deadLetter(message: StoredMessage, err: unknown, attempts: number): Promise<void> {
+    const dlq = `${this.topic}.dlq.${this.group}`.slice(0, 128);
+    await this.topics.create(dlq, { partitions: 1 });
+    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    await this.topics.publish(dlq, {
+      ...(message.key === null ? {} : { key: message.key }),
+      value: message.value,
+      headers: {
+        ...(message.headers ?? {}),
+        'spindle-topic': this.topic,
+        'spindle-partition': String(message.partition),
+        'spindle-offset': String(message.offset),
+        'spindle-error': error.slice(0, 4000),
+        'spindle-attempts': String(attempts),
+      },
+      idempotencyKey: `${this.topic}:${message.partition}:${message.offset}`,
+    });
+  }
+
+  /** Waits for a local publish, the poll interval, or the signal. */
+  private idle(signal: AbortSignal, ms = this.options.pollMs): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake.removeEventListener('published', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake.addEventListener('published', done, { once: true });
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
