@@ -221,12 +221,13 @@ export function listGroups(store: Store, topicName: string): GroupInfo[] {
  */
 export function seekGroup(store: Store, params: SeekParams): GroupOffset[] {
   return store.write(() => {
-    const now = Date.now();
+    const now = nowMs(params.now);
     const { to } = params;
     const topic = requireTopic(store, params.topic);
     if (to.kind === 'offsets') checkPartitions(topic, to.offsets.map((o) => o.partition), (i) => `to.offsets[${i}].partition`);
-    const g = findGroup(store, topic.name, params.group);
-    if (g === null) throw new NotFoundError(`no consumer group "${params.group}" on topic "${topic.name}"`);
+    const found = findGroup(store, topic.name, params.group);
+    if (found === null) throw new NotFoundError(`no consumer group "${params.group}" on topic "${topic.name}"`);
+    const g = expireMembers(store, found, now); // like every group write (PostgreSQL does the same)
     const named = to.kind === 'offsets' ? new Map(to.offsets.map((o) => [o.partition, o.offset])) : null;
     for (const p of partitionRows(store, topic.name)) {
       let target: number | undefined;

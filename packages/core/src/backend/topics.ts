@@ -180,6 +180,8 @@ export interface SeekParams {
   topic: string;
   group: string;
   to: SeekTarget;
+  /** Like every group write, a seek first expires members whose session ended by `now`. */
+  now?: Date;
 }
 
 export interface TopicStore {

@@ -187,10 +187,16 @@ export class Consumer<V = unknown> {
     for (const partition of next.partitions) {
       if (this.loops.has(partition)) continue;
       const abort = new AbortController();
-      const done = this.partitionLoop(partition, next.generation, abort.signal).catch((err) => {
-        this.client.logger.error({ err, topic: this.topic, group: this.group, partition }, 'consumer partition loop failed');
+      const loop = { generation: next.generation, abort, done: Promise.resolve() };
+      loop.done = this.partitionLoop(partition, next.generation, abort.signal).catch(async (err) => {
+        this.client.logger.error({ err, topic: this.topic, group: this.group, partition }, 'consumer partition loop failed; restarting it');
+        // A failed loop (say, the database was briefly unreachable) must not leave its partition
+        // unread until the next rebalance: after a pause, the current assignment restarts it.
+        if (this.loops.get(partition) === loop) this.loops.delete(partition);
+        await sleep(1000, abort.signal);
+        if (!this.stopped && !abort.signal.aborted && this.assignment) this.apply(this.assignment);
       });
-      this.loops.set(partition, { generation: next.generation, abort, done });
+      this.loops.set(partition, loop);
     }
   }
 
