@@ -60,6 +60,8 @@ import {
   type InsertOutcome,
   type JobInsert,
   type JobState,
+  type JobEvent,
+  type SpindleEvent,
 } from '@spindle/core';
 import type { Ctx } from './context.js';
 import { pgErrorCode, type Row } from './db.js';
@@ -114,7 +116,12 @@ const fastPathPause = new WeakMap<Ctx, number>();
  */
 function publishAdded(ctx: Ctx, jobs: JobInsert[], rows: Row[], inserted: (row: Row) => boolean): void {
   if (!ctx.events.hasListeners) return;
-  const events = [];
+  ctx.events.publishLocal(addedEvents(jobs, rows, inserted));
+}
+
+/** The `added` (and for a dispatched row `started`) events of inserted rows, built from their columns. */
+function addedEvents(jobs: JobInsert[], rows: Row[], inserted: (row: Row) => boolean): JobEvent[] {
+  const events: JobEvent[] = [];
   for (let k = 0; k < rows.length; k++) {
     const row = rows[k]!;
     if (!inserted(row)) continue;
@@ -127,7 +134,7 @@ function publishAdded(ctx: Ctx, jobs: JobInsert[], rows: Row[], inserted: (row: 
       events.push(jobEvent('started', job.id, job.queue, job.name, 'running', 1, at));
     }
   }
-  ctx.events.publishLocal(events);
+  return events;
 }
 
 /** The outcome of an inserted row; with `claimed` when it was dispatched (a row with a token). */
@@ -201,7 +208,11 @@ async function insertPlain(
   return rows.map((row, k) => insertedOutcome(jobs[k]!, row));
 }
 
-export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<InsertOutcome[]> {
+/**
+ * `local` (internal: unique-insert.ts, in a transaction of ours passed as `transaction`): the
+ * events carry this process's origin and are collected there for delivery after the commit.
+ */
+export async function insertJobs(ctx: Ctx, params: InsertJobsParams, local: SpindleEvent[] | null = null): Promise<InsertOutcome[]> {
   ctx.db.assertOpen();
   if (params.jobs.length === 0) return [];
   const client = params.transaction === undefined ? undefined : callerClient(params.transaction);
@@ -209,7 +220,7 @@ export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<In
   // inserts its new jobs through this function on that transaction (without their modes).
   if (params.jobs.some((job) => job.uniqueMode)) {
     const now = params.now;
-    return insertWithUniqueModes(ctx, params.jobs, now, client, (jobs, tx) => insertJobs(ctx, { jobs, transaction: tx, ...(now ? { now } : {}) }));
+    return insertWithUniqueModes(ctx, params.jobs, now, client, (jobs, tx, local) => insertJobs(ctx, { jobs, transaction: tx, ...(now ? { now } : {}) }, local));
   }
 
   // Fold repeated ids: each distinct id goes to the database once, in first-seen order.
@@ -235,7 +246,7 @@ export async function insertJobs(ctx: Ctx, params: InsertJobsParams): Promise<In
     if (pause > 0) fastPathPause.set(ctx, pause - 1);
     else resolved = await insertPlain(ctx, distinct, params.now, dispatch);
   }
-  resolved ??= await insertGeneral(ctx, distinct, params.now, client, dispatch);
+  resolved ??= await insertGeneral(ctx, distinct, params.now, client, dispatch, local);
 
   return params.jobs.map((_, i) => {
     const outcome = resolved[slotOf[i]!]!;
@@ -252,13 +263,14 @@ async function insertGeneral(
   now: Date | undefined,
   client: pg.ClientBase | undefined,
   dispatch: DispatchRequest[] | null,
+  local: SpindleEvent[] | null = null,
 ): Promise<InsertOutcome[]> {
   const resolved: Array<InsertOutcome | undefined> = new Array(distinct.length);
   let pending = distinct.map((_, i) => i);
   let requests = dispatch;
   for (let round = 0; round < MAX_ROUNDS && pending.length > 0; round++) {
     const batch = pending.map((i) => distinct[i]!);
-    const values = insertValues(batch, now, ctx.names.channel, client ? TX_PREFIX : ctx.events.prefix);
+    const values = insertValues(batch, now, ctx.names.channel, client && !local ? TX_PREFIX : ctx.events.prefix);
     const rows = await ctx.db.query(
       'insertJobs',
       requests
@@ -271,8 +283,10 @@ async function insertGeneral(
           },
       { client },
     );
-    // Events of a caller's transaction are delivered from its NOTIFY, only if it commits.
+    // Events of a caller's transaction are delivered from its NOTIFY, only if it commits; those
+    // of our own transaction (local) after its commit.
     if (!client) publishAdded(ctx, batch, rows, (row) => row.inserted === true);
+    else if (local) local.push(...addedEvents(batch, rows, (row) => row.inserted === true));
     const unresolved: number[] = [];
     const taken = new Map<string, number>();
     rows.forEach((row, k) => {

@@ -6,8 +6,10 @@
  * Invariants:
  * - A batch is one transaction (ours, or the caller's `transaction`) of a few set-based statements
  *   per round, whatever its size. The jobs themselves go in through insertJobs' general path on
- *   that transaction (the INSERT every job takes; its events are a transaction's: NOTIFY origin
- *   `tx`, heard by every process, this one included, on commit). No direct dispatch.
+ *   that transaction (the INSERT every job takes). In a caller's transaction the events are a
+ *   transaction's (NOTIFY origin `tx`, heard by every process, this one included, on commit); in
+ *   our own they carry this process's origin and are delivered here after the commit, like any
+ *   insert's (so local subscribers hear them even before, or without, LISTEN). No direct dispatch.
  * - A round: (1) a job whose id exists answers with that job, nothing else; (2) the other keyed
  *   jobs are grouped by key — `queued`/`active` keys and plain `uniqueKey`s share one namespace
  *   (jobs_unique_idx), period keys another (unique_keys) — the first of a group in input order is
@@ -30,19 +32,24 @@
  *   the last `replace`'s content (no `updated` event: the job is new).
  */
 import type pg from 'pg';
-import { BackendError, type InsertOutcome, type JobInsert, type JobState } from '@spindle/core';
+import { BackendError, type InsertOutcome, type JobInsert, type JobState, type SpindleEvent } from '@spindle/core';
 import { dateArray, numberArray, textArray } from './array-literal.js';
 import type { Ctx } from './context.js';
 import { pgErrorCode, type Row } from './db.js';
-import { TX_PREFIX } from './events.js';
+import { eventsOf, TX_PREFIX } from './events.js';
 import { existingIdsSql, indexHoldersSql, lockPeriodKeysSql, markSql, periodHoldersSql, releasePeriodSql, replaceSql, takePeriodSql } from './unique-sql.js';
 
 const MAX_ROUNDS = 4;
 const DEADLOCK_DETECTED = '40P01';
 const DEADLOCK_RETRIES = 3;
 
-/** Inserts jobs without modes on `client` (insertJobs with `transaction`), answering in order. */
-export type PlainInsert = (jobs: JobInsert[], client: pg.ClientBase) => Promise<InsertOutcome[]>;
+/**
+ * Inserts jobs without modes on `client` (insertJobs with `transaction`), answering in order.
+ * `local`: the transaction is ours — its events carry this process's origin and are collected
+ * there, to be delivered here after the commit (null: the caller's transaction, delivered from
+ * its NOTIFY).
+ */
+export type PlainInsert = (jobs: JobInsert[], client: pg.ClientBase, local: SpindleEvent[] | null) => Promise<InsertOutcome[]>;
 
 interface Holder {
   id: string;
@@ -79,10 +86,15 @@ export async function insertWithUniqueModes(
   client: pg.ClientBase | undefined,
   insert: PlainInsert,
 ): Promise<InsertOutcome[]> {
-  if (client) return new UniqueBatch(ctx, client, jobs, now, insert).settle();
+  if (client) return new UniqueBatch(ctx, client, jobs, now, insert, null).settle();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ctx.db.transaction('insertJobs', (own) => new UniqueBatch(ctx, own, jobs, now, insert).settle());
+      // Our own transaction: its events are delivered here after the commit (as every insert's
+      // are), whether or not this process listens; other processes hear its NOTIFY.
+      const local: SpindleEvent[] = [];
+      const outcomes = await ctx.db.transaction('insertJobs', (own) => new UniqueBatch(ctx, own, jobs, now, insert, local).settle());
+      if (local.length > 0) ctx.events.publishLocal(local);
+      return outcomes;
     } catch (err) {
       if (attempt >= DEADLOCK_RETRIES || pgErrorCode(err) !== DEADLOCK_DETECTED) throw err;
     }
@@ -100,6 +112,8 @@ class UniqueBatch {
     private readonly jobs: JobInsert[],
     private readonly now: Date | undefined,
     private readonly insert: PlainInsert,
+    /** Events of our own transaction, delivered after its commit; null in a caller's transaction. */
+    private readonly local: SpindleEvent[] | null,
   ) {
     this.outcomes = new Array(jobs.length);
   }
@@ -213,8 +227,9 @@ class UniqueBatch {
       numberArray(from.map((j) => j.delayMs)),
       dateArray(from.map((j) => j.runAt)),
       this.ctx.names.channel,
-      TX_PREFIX,
+      this.local ? this.ctx.events.prefix : TX_PREFIX,
     ]);
+    this.local?.push(...eventsOf(rows));
     const stateOf = new Map(rows.map((r) => [r.id as string, r.state as JobState]));
     for (const { group, holder } of replacing) {
       const state = stateOf.get(holder.id);
@@ -254,7 +269,7 @@ class UniqueBatch {
       const by = group?.items.findLast((k) => k !== i && jobs[k]!.uniqueMode?.replace === true);
       return plainJob(by === undefined ? job : withContent(job, jobs[by]!), group?.period === true);
     });
-    const answers = await this.insert(plain, this.client);
+    const answers = await this.insert(plain, this.client, this.local);
     const marks: JobInsert[] = [];
     const giveBack: Group[] = [];
     rows.forEach(({ i, group }, k) => {

@@ -79,7 +79,7 @@ export const replaceSql = perSchema(({ jobs }) => `WITH ${clockCte('$1')},
     WHERE j.id = s.holder AND j.id = ANY($2::text[]) AND ${recheckStateSql('j.state', ['scheduled', 'queued'])}
     RETURNING j.id, j.state, s.ord, ${jobEventSql({ type: `'updated'`, job: 'j', data: `json_build_object('replacedBy', s.by_id)` })} AS ev
   ), ${notifyCtes('out', '$9', '$10', '(SELECT at FROM clock)')}
-  SELECT id, state, ${NOTIFIED} AS notified FROM out ORDER BY ord`);
+  SELECT id, state, ev, (SELECT at FROM clock)::float8 AS at, ${NOTIFIED} AS notified FROM out ORDER BY ord`);
 
 /** $1 ids, $2 scopes, $3 keys, $4 periods: records the mode and key of jobs just inserted. */
 export const markSql = perSchema(({ jobs }) => `UPDATE ${jobs} j

@@ -53,3 +53,27 @@ test('two backends adding one key at once leave one holder per key, in every mod
     await cleanup();
   }
 });
+
+test('a unique-mode batch in its own transaction is delivered to local subscribers without LISTEN', async () => {
+  const { schema, connectionString, cleanup } = await makeTestBackend();
+  const quiet = new PostgresBackend({ connectionString, schema, listen: false });
+  const events: Array<{ type: string; jobId?: string }> = [];
+  const stop = quiet.subscribe!((batch) => events.push(...(batch as Array<{ type: string; jobId?: string }>)));
+  try {
+    const first = { ...job('local-key', 'active', true), delayMs: 60_000 };
+    const second = { ...job('local-key', 'active', true), delayMs: 60_000 };
+    await quiet.insertJobs({ jobs: [first] });
+    const [answer] = await quiet.insertJobs({ jobs: [second] });
+    assert.equal(answer!.replaced, true);
+    await new Promise((r) => setImmediate(r)); // local delivery is on the next tick
+    assert.deepEqual(
+      events.filter((e) => e.jobId === first.id).map((e) => e.type),
+      ['added', 'updated'],
+      'the insert and the replace, heard at once in this process',
+    );
+  } finally {
+    stop();
+    await quiet.close();
+    await cleanup();
+  }
+});
