@@ -111,6 +111,8 @@ export function toCliError(err: unknown, target?: string): CliError {
         return new CliError(oneLine(err.message), EXIT.usage, { cause: err });
       case 'not_found':
         return new CliError(oneLine(err.message), EXIT.notFound, { cause: err });
+      case 'offset_out_of_range':
+        return new CliError(oneLine(err.message), EXIT.usage, { cause: err });
       case 'backend_error': {
         const net = networkCode(err);
         const detail = net ? `${NETWORK_CODES[net]} (${net})` : oneLine(err.message);

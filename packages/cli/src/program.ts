@@ -21,6 +21,7 @@ import { registerSchedules } from './commands/schedules.js';
 import { registerServe } from './commands/serve.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerStats } from './commands/stats.js';
+import { registerTopics } from './commands/topics.js';
 import { DEFAULT_DB } from './connection.js';
 
 function version(): string {
@@ -39,7 +40,7 @@ Connection (flags > environment > defaults):
   default                      ${DEFAULT_DB}
 
 Exit codes:
-  0 ok   1 failure   2 bad usage or input   3 not found (job, queue, dead job, schedule)
+  0 ok   1 failure   2 bad usage or input   3 not found (job, queue, dead job, schedule, topic, group)
   4 cannot connect (server or database)   5 job ended dead or cancelled (jobs tail)
   6 API key refused (401/403)   130 interrupted
 
@@ -48,7 +49,7 @@ Set NO_COLOR to disable colour, SPINDLE_DEBUG=1 to print stack traces.`;
 export function buildProgram(): Command {
   const program = new Command('spindle');
   program
-    .description('Spindle job queue: serve the API, enqueue jobs, inspect jobs and the dead-letter queue')
+    .description('Spindle job queue: serve the API, enqueue jobs, inspect jobs and the dead-letter queue, publish to and read topics')
     .version(version(), '-V, --version')
     .addOption(new Option('--url <url>', 'server to talk to, e.g. http://127.0.0.1:7700 (env SPINDLE_URL)'))
     .addOption(new Option('--api-key <key>', 'API key for --url (env SPINDLE_API_KEY)'))
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
   registerDlq(program);
   registerQueues(program);
   registerSchedules(program);
+  registerTopics(program);
   registerStats(program);
   registerKeys(program);
   registerDemo(program);

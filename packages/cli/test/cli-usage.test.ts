@@ -30,7 +30,7 @@ describe('spindle usage', () => {
   it('--help and --version exit 0; no command or a bare group is a usage error', async () => {
     const [help, version, none, group] = await Promise.all([spindle(['--help']), spindle(['--version']), spindle([]), spindle(['dlq'])]);
     assert.equal(help.code, 0);
-    for (const command of ['serve', 'migrate', 'enqueue', 'jobs', 'dlq', 'queues', 'stats', 'top', 'demo', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
+    for (const command of ['serve', 'migrate', 'enqueue', 'jobs', 'dlq', 'queues', 'schedules', 'topics', 'stats', 'top', 'demo', 'bench']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
     assert.match(help.stdout, /Exit codes:/);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);

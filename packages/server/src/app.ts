@@ -35,6 +35,8 @@ import { flowRoutes } from './routes/flows.js';
 import { jobActionRoutes } from './routes/job-actions.js';
 import { queueRoutes } from './routes/queues.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { topicGroupRoutes } from './routes/topic-groups.js';
+import { topicRoutes } from './routes/topics.js';
 import { workerProtocolRoutes } from './routes/worker-protocol.js';
 import { wsRoutes } from './routes/ws.js';
 import { workerRoutes } from './routes/workers.js';
@@ -151,7 +153,7 @@ export async function buildApp(context: RouteContext): Promise<App> {
       info: {
         title: 'Spindle API',
         version: SPINDLE_VERSION,
-        description: 'Job queue HTTP API: enqueue, inspect and manage jobs, queues and dead letters; live push; HTTP workers.',
+        description: 'Job queue HTTP API: enqueue, inspect and manage jobs, queues and dead letters; topics (publish, read, consumer groups); live push; HTTP workers.',
       },
       servers: [],
     },
@@ -166,6 +168,8 @@ export async function buildApp(context: RouteContext): Promise<App> {
     async (api) => {
       await api.register(queueRoutes(context));
       await api.register(scheduleRoutes(context));
+      await api.register(topicRoutes(context));
+      await api.register(topicGroupRoutes(context));
       await api.register(jobRoutes(context));
       await api.register(flowRoutes(context));
       await api.register(jobActionRoutes(context));

@@ -45,12 +45,13 @@ function bodyFor(method: string, url: string, jobId: string): unknown {
     '/api/v1/dlq/:queue/resolve': { ids: [jobId], note: 'n' },
     '/api/v1/schedules/:name': { everyMs: 60_000, queue: 'orders' },
     '/api/v1/flows': { queue: 'orders', name: 'x', children: [{ queue: 'orders', name: 'y' }] },
+    '/api/v1/topics': { name: 'orders' },
   };
   return bodies[url] ?? {};
 }
 
 function concrete(url: string, jobId: string): string {
-  return url.replace(':queue', 'orders').replace(':id', jobId).replace(':file', 'swagger-ui.css').replace(':name', 'orders-sync');
+  return url.replace(':queue', 'orders').replace(':id', jobId).replace(':file', 'swagger-ui.css').replace(':name', 'orders-sync').replace(':topic', 'orders').replace(':partition', '0').replace(':group', 'g').replace(':memberId', 'm');
 }
 
 for (const maker of BACKENDS) {

@@ -30,12 +30,16 @@ import type {
   WorkerView,
 } from './types.js';
 import type { ScheduleDetailView, ScheduleRequest, ScheduleView } from './types.js';
+import type { FetchView, PublishMessage, PublishOutcomeView, SeekRequest, TopicGroupView, TopicRequest, TopicView } from './types.js';
 import { childView, jobView, minuteView, workerView } from './views.js';
 import { queueView, scheduleView } from './views.js';
+import { topicGroupView, topicMessageView, topicView } from './views.js';
 
 const LIVE_WORKER_MS = 30_000;
 const POLL_MS = 1000;
 const PAGE = 500;
+/** How often a waiting fetch re-reads (publishes come from other processes). */
+const FETCH_POLL_MS = 200;
 
 const zeroCounts = (): Record<JobState, number> => Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
 
@@ -230,6 +234,51 @@ export class DirectApi implements SpindleApi {
 
   removeSchedule(name: string): Promise<boolean> {
     return this.client.schedules.remove(name);
+  }
+
+  async createTopic(name: string, request: TopicRequest): Promise<{ topic: TopicView; created: boolean }> {
+    const { topic, created } = await this.client.topics.create(name, request);
+    return { topic: topicView(topic), created };
+  }
+
+  async listTopics(): Promise<TopicView[]> {
+    return (await this.client.topics.list()).map(topicView);
+  }
+
+  async getTopic(name: string): Promise<TopicView | null> {
+    const topic = await this.client.topics.get(name);
+    return topic ? topicView(topic) : null;
+  }
+
+  publish(topic: string, messages: PublishMessage[]): Promise<PublishOutcomeView[]> {
+    return this.client.topics.publishBatch(topic, messages);
+  }
+
+  async fetchMessages(topic: string, partition: number, offset: number, limit: number, waitMs = 0): Promise<FetchView> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const result = await this.client.topics.fetch(topic, partition, offset, limit);
+      const left = deadline - Date.now();
+      if (result.messages.length > 0 || left <= 0) return { messages: result.messages.map(topicMessageView), startOffset: result.startOffset, highWater: result.highWater };
+      await sleep(Math.min(left, FETCH_POLL_MS));
+    }
+  }
+
+  async listTopicGroups(topic: string): Promise<TopicGroupView[]> {
+    return (await this.client.topics.groups(topic)).map(topicGroupView);
+  }
+
+  async getTopicGroup(topic: string, group: string): Promise<TopicGroupView | null> {
+    if (!(await this.client.topics.get(topic))) return null;
+    const found = await this.client.topics.group(topic, group);
+    return found ? topicGroupView(found) : null;
+  }
+
+  async seekTopicGroup(topic: string, group: string, to: SeekRequest): Promise<TopicGroupView> {
+    await this.client.topics.seek(topic, group, to);
+    const found = await this.client.topics.group(topic, group);
+    if (!found) throw notFound(`no group ${group} on topic ${topic}`);
+    return topicGroupView(found);
   }
 
   close(): Promise<void> {

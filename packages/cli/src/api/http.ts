@@ -32,6 +32,7 @@ import type {
   WorkerView,
 } from './types.js';
 import type { ScheduleDetailView, ScheduleRequest, ScheduleView } from './types.js';
+import type { FetchView, PublishMessage, PublishOutcomeView, SeekRequest, TopicGroupView, TopicRequest, TopicView } from './types.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const OPERATION_POLL_MS = 250;
@@ -240,6 +241,40 @@ export class HttpApi implements SpindleApi {
   async removeSchedule(name: string): Promise<boolean> {
     const answer = await this.request<{ removed: boolean } | null>('DELETE', `/schedules/${encodeURIComponent(name)}`, { nullOn404: true });
     return answer !== null;
+  }
+
+  async createTopic(name: string, request: TopicRequest): Promise<{ topic: TopicView; created: boolean }> {
+    let created = false;
+    const topic = await this.request<TopicView>('POST', '/topics', { body: { name, ...request }, onStatus: (status) => (created = status === 201) });
+    return { topic, created };
+  }
+
+  async listTopics(): Promise<TopicView[]> {
+    return (await this.request<{ topics: TopicView[] }>('GET', '/topics')).topics;
+  }
+
+  getTopic(name: string): Promise<TopicView | null> {
+    return this.request('GET', `/topics/${encodeURIComponent(name)}`, { nullOn404: true });
+  }
+
+  async publish(topic: string, messages: PublishMessage[]): Promise<PublishOutcomeView[]> {
+    return (await this.request<{ messages: PublishOutcomeView[] }>('POST', `/topics/${encodeURIComponent(topic)}/messages`, { body: { messages } })).messages;
+  }
+
+  fetchMessages(topic: string, partition: number, offset: number, limit: number, waitMs?: number): Promise<FetchView> {
+    return this.request('GET', `/topics/${encodeURIComponent(topic)}/partitions/${partition}/messages`, { query: { offset, limit, waitMs } });
+  }
+
+  async listTopicGroups(topic: string): Promise<TopicGroupView[]> {
+    return (await this.request<{ groups: TopicGroupView[] }>('GET', `/topics/${encodeURIComponent(topic)}/groups`)).groups;
+  }
+
+  getTopicGroup(topic: string, group: string): Promise<TopicGroupView | null> {
+    return this.request('GET', `/topics/${encodeURIComponent(topic)}/groups/${encodeURIComponent(group)}`, { nullOn404: true });
+  }
+
+  seekTopicGroup(topic: string, group: string, to: SeekRequest): Promise<TopicGroupView> {
+    return this.request('POST', `/topics/${encodeURIComponent(topic)}/groups/${encodeURIComponent(group)}/seek`, { body: { to } });
   }
 
   async close(): Promise<void> {}

@@ -224,6 +224,64 @@ export interface ScheduleRequest {
   paused?: boolean;
 }
 
+/** A topic (`GET /topics`): retention and each partition's offsets. */
+export interface TopicView {
+  name: string;
+  partitions: number;
+  retention: { maxAgeMs: number | null; maxBytes: number | null };
+  createdAt: string;
+  offsets: Array<{ partition: number; startOffset: number; highWater: number }>;
+}
+
+/** What `topics create` asks for (omitted: the library's defaults). */
+export interface TopicRequest {
+  partitions?: number;
+  retention?: { maxAgeMs?: number; maxBytes?: number };
+}
+
+/** One message to publish. */
+export interface PublishMessage {
+  key?: string;
+  value: unknown;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+}
+
+export interface PublishOutcomeView {
+  partition: number;
+  offset: number;
+  duplicate: boolean;
+}
+
+export interface TopicMessageView {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: unknown;
+  headers: Record<string, string> | null;
+  publishedAt: string;
+}
+
+export interface FetchView {
+  messages: TopicMessageView[];
+  startOffset: number;
+  highWater: number;
+}
+
+/** A consumer group with its members, committed offsets and lag. */
+export interface TopicGroupView {
+  topic: string;
+  group: string;
+  generation: number;
+  members: Array<{ memberId: string; expiresAt: string; partitions: number[] }>;
+  offsets: Array<{ partition: number; committed: number; highWater: number; lag: number }>;
+  lag: number;
+}
+
+/** Where `topics seek` moves a group. */
+export type SeekRequest = 'earliest' | 'latest' | { offsets: Record<string, number> } | { time: string };
+
 export interface SpindleApi {
   /** Where this API points, for messages: `http://…`, `sqlite:path`, `postgres://host/db`. */
   readonly target: string;
@@ -263,5 +321,23 @@ export interface SpindleApi {
   runSchedule(name: string): Promise<EnqueueResultView>;
   /** false when there was no such schedule. */
   removeSchedule(name: string): Promise<boolean>;
+  /** Creates a topic unless it exists (then `created: false`, unchanged). */
+  createTopic(name: string, request: TopicRequest): Promise<{ topic: TopicView; created: boolean }>;
+  listTopics(): Promise<TopicView[]>;
+  /** null when there is no such topic. */
+  getTopic(name: string): Promise<TopicView | null>;
+  /** One transaction; an unknown topic throws (exit 3). */
+  publish(topic: string, messages: PublishMessage[]): Promise<PublishOutcomeView[]>;
+  /**
+   * A partition from `offset` (up to `limit` messages); with `waitMs`, waits that long for a
+   * message when none is there yet. An offset out of range throws (exit 2).
+   */
+  fetchMessages(topic: string, partition: number, offset: number, limit: number, waitMs?: number): Promise<FetchView>;
+  /** An unknown topic throws (exit 3). */
+  listTopicGroups(topic: string): Promise<TopicGroupView[]>;
+  /** null when the group (or the topic) does not exist. */
+  getTopicGroup(topic: string, group: string): Promise<TopicGroupView | null>;
+  /** Moves a group's committed offsets; an unknown topic or group throws (exit 3). */
+  seekTopicGroup(topic: string, group: string, to: SeekRequest): Promise<TopicGroupView>;
   close(): Promise<void>;
 }

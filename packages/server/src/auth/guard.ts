@@ -9,7 +9,8 @@
  *   key must hold the route's action on some queue, before the body is parsed or validated, so a
  *   caller without the right learns nothing (401, 403).
  * - preValidation: the grant is checked against the queue the request targets:
- *   - `param`: the `:queue` path parameter; `query`: the `queue` query filter (without one, the
+ *   - `param`: the `:queue` path parameter; `topic`: the `:topic` path parameter (topics share
+ *     the scopes' name patterns with queues: a scope `orders*` covers queue and topic `orders`); `query`: the `queue` query filter (without one, the
  *     key needs the action on every queue); `all`: every queue (metrics); `any`: some queue —
  *     used by lease-fenced worker writes, where the unguessable lease token binds the request
  *     to a job the key could claim; `job`: checked by the handler once the job is loaded.
@@ -22,7 +23,7 @@ import { ApiProblem } from '../http/problem.js';
 import { OPEN_GRANT, type Action, type Grant } from './api-keys.js';
 import type { KeyStore } from './key-store.js';
 
-export type QueueTarget = 'param' | 'query' | 'all' | 'any' | 'job';
+export type QueueTarget = 'param' | 'topic' | 'query' | 'all' | 'any' | 'job';
 
 export interface Access {
   action: Action;
@@ -89,6 +90,8 @@ export function registerAuth(app: FastifyInstance, store: KeyStore | null): void
     switch (access.queue) {
       case 'param':
         return authorize(grant, access.action, String((request.params as { queue?: unknown }).queue ?? ''));
+      case 'topic':
+        return authorize(grant, access.action, String((request.params as { topic?: unknown }).topic ?? ''));
       case 'query': {
         const raw = (request.query as { queue?: unknown } | undefined)?.queue;
         if (raw !== undefined) {

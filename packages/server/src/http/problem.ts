@@ -9,7 +9,7 @@
  * - 403 and 404 look the same from outside where a resource may be hidden (see auth).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { SpindleError, ValidationError, type ValidationIssue } from '@spindle/core';
+import { OffsetOutOfRangeError, SpindleError, ValidationError, type ValidationIssue } from '@spindle/core';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -34,6 +34,9 @@ export interface ProblemBody {
   detail: string;
   instance?: string;
   issues?: ValidationIssue[];
+  /** offset_out_of_range (416): the partition's available range, to resume from. */
+  startOffset?: number;
+  highWater?: number;
 }
 
 const TITLES: Record<number, string> = {
@@ -80,6 +83,9 @@ const FASTIFY_ERRORS: Record<string, [number, string, string]> = {
 export function toProblem(err: unknown, request: FastifyRequest): { body: ProblemBody; headers: Record<string, string> } {
   if (err instanceof ApiProblem) return { body: problem(err.status, err.code, err.detail, err.extra.issues), headers: err.extra.headers ?? {} };
   if (err instanceof ValidationError) return { body: problem(400, 'validation_failed', err.message, err.issues), headers: {} };
+  if (err instanceof OffsetOutOfRangeError) {
+    return { body: { ...problem(416, err.code, err.message), startOffset: err.startOffset, highWater: err.highWater }, headers: {} };
+  }
   if (err instanceof SpindleError) {
     const status = SPINDLE_STATUS[err.code] ?? 500;
     if (status >= 500) {

@@ -7,7 +7,7 @@
  * Invariant: the lease token never appears in a view (the core's JobRecord does not carry it);
  * the payload appears only when the caller may read payloads.
  */
-import type { AttemptError, JobRecord, JobState, QueueInfo, Schedule, StatsRow, WorkerInfo } from '@spindle/core';
+import type { AttemptError, GroupInfo, JobRecord, JobState, QueueInfo, Schedule, StatsRow, StoredMessage, TopicInfo, WorkerInfo } from '@spindle/core';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -129,3 +129,37 @@ export function scheduleView(s: Schedule, options: ViewOptions = { includePayloa
 }
 
 export type ScheduleViewBody = ReturnType<typeof scheduleView>;
+
+/** A topic with its retention and each partition's offsets, as `GET /topics` lists it. */
+export function topicView(t: TopicInfo) {
+  return {
+    name: t.name,
+    partitions: t.partitions,
+    retention: { maxAgeMs: t.retention.maxAgeMs, maxBytes: t.retention.maxBytes },
+    createdAt: t.createdAt.toISOString(),
+    offsets: t.offsets.map((o) => ({ partition: o.partition, startOffset: o.startOffset, highWater: o.highWater })),
+  };
+}
+
+export type TopicViewBody = ReturnType<typeof topicView>;
+
+/** A message of a topic, as fetches and the topic stream carry it. */
+export function messageView(m: StoredMessage) {
+  return { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers, publishedAt: m.publishedAt.toISOString() };
+}
+
+export type MessageViewBody = ReturnType<typeof messageView>;
+
+/** A consumer group: generation, live members with their partitions, committed offsets and lag. */
+export function groupView(g: GroupInfo) {
+  return {
+    topic: g.topic,
+    group: g.group,
+    generation: g.generation,
+    members: g.members.map((m) => ({ memberId: m.memberId, expiresAt: m.expiresAt.toISOString(), partitions: m.partitions })),
+    offsets: g.offsets.map((o) => ({ partition: o.partition, committed: o.committed, highWater: o.highWater, lag: o.lag })),
+    lag: g.offsets.reduce((sum, o) => sum + o.lag, 0),
+  };
+}
+
+export type GroupViewBody = ReturnType<typeof groupView>;
