@@ -73,5 +73,23 @@ for (const maker of BACKENDS) {
           assert.ok(!process.env.CI, 'CI must have promtool (.ci/run installs the Debian prometheus package)');
         }
       }));
+
+    test('topic gauges: published (high water), retained start, committed (consumed), lag and members per group', () =>
+      withServer(maker, async ({ app, client }) => {
+        await client.topics.create('metered', { partitions: 2 });
+        await client.topics.publishBatch('metered', [0, 1, 2, 3, 4].map((n) => ({ key: `k${n}`, value: { n } })));
+        const consumer = client.topics.consumer('metered', 'billing', { start: 'earliest', pollMs: 20 });
+        await consumer.run({ eachMessage: () => undefined });
+        await waitFor(async () => (await client.topics.group('metered', 'billing'))!.offsets.every((o) => o.lag === 0), 'billing caught up');
+        await new Promise((r) => setTimeout(r, 300));
+        const samples = strictParse((await call(app, 'GET', '/metrics')).raw);
+        const sum = (name: string, labels: (p: number) => string) => [0, 1].reduce((t, p) => t + (samples.get(`${name}{${labels(p)}}`) ?? NaN), 0);
+        assert.equal(sum('spindle_topic_high_water', (p) => `topic="metered",partition="${p}"`), 5);
+        assert.equal(sum('spindle_topic_start_offset', (p) => `topic="metered",partition="${p}"`), 0);
+        assert.equal(sum('spindle_topic_group_committed_offset', (p) => `topic="metered",group="billing",partition="${p}"`), 5);
+        assert.equal(sum('spindle_topic_group_lag', (p) => `topic="metered",group="billing",partition="${p}"`), 0);
+        assert.equal(samples.get('spindle_topic_group_members{topic="metered",group="billing"}'), 1);
+        await consumer.stop();
+      }));
   });
 }

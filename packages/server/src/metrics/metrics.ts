@@ -4,14 +4,16 @@
  * - Counters and histograms are fed by the event log: the server sees the events of every
  *   process on the database (SQLite outbox, PostgreSQL NOTIFY), so a single server's counters
  *   describe the whole deployment. Events are best effort (DESIGN §8), so these are too.
- * - Gauges (jobs by state, DLQ depth, oldest job age, paused) are read from the database at
- *   scrape time, so they are exact and shared by every server.
+ * - Gauges (jobs by state, DLQ depth, oldest job age, paused; per topic partition its high water
+ *   — messages published so far — and retained start; per consumer group its committed offset —
+ *   messages consumed — lag and members) are read from the database at scrape time, so they are
+ *   exact and shared by every server.
  *
- * Invariants: labels are bounded sets — queue names and states, never job ids or names (job
- * names are caller-chosen and unbounded). The start/enqueue times kept to compute durations are
+ * Invariants: labels are bounded sets — queue, topic and group names, partitions and states,
+ * never job ids or names (job names are caller-chosen and unbounded). The start/enqueue times kept to compute durations are
  * capped (`MAX_TRACKED` jobs, oldest dropped first): memory does not grow with traffic.
  */
-import { JOB_STATES, type Client, type DlqDepth, type JobState, type QueueInfo, type WorkerInfo } from '@spindle/core';
+import { JOB_STATES, type Client, type DlqDepth, type GroupInfo, type JobState, type QueueInfo, type TopicInfo, type WorkerInfo } from '@spindle/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventLog, WireEvent } from '../push/event-log.js';
 import { oldestQueuedAgeMs } from '../http/queue-age.js';
@@ -26,6 +28,8 @@ interface Snapshot {
   queues: QueueInfo[];
   workers: WorkerInfo[];
   oldest: Map<string, number>;
+  topics: TopicInfo[];
+  groups: GroupInfo[];
 }
 /** OpenTelemetry's messaging duration buckets (seconds). */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 300];
@@ -110,6 +114,21 @@ export class ServerMetrics {
     gauge('spindle_worker_slots', 'Handler slots (concurrency), per queue (live workers).', ['queue'], (g, s) => {
       for (const w of s.workers) g.inc({ queue: w.queue }, w.concurrency);
     });
+    gauge('spindle_topic_high_water', 'Messages published to the partition so far (its next offset).', ['topic', 'partition'], (g, s) => {
+      for (const t of s.topics) for (const p of t.offsets) g.set({ topic: t.name, partition: String(p.partition) }, p.highWater);
+    });
+    gauge('spindle_topic_start_offset', 'Oldest offset the partition retains.', ['topic', 'partition'], (g, s) => {
+      for (const t of s.topics) for (const p of t.offsets) g.set({ topic: t.name, partition: String(p.partition) }, p.startOffset);
+    });
+    gauge('spindle_topic_group_committed_offset', 'Messages the consumer group has committed (consumed) in the partition.', ['topic', 'group', 'partition'], (g, s) => {
+      for (const gr of s.groups) for (const o of gr.offsets) g.set({ topic: gr.topic, group: gr.group, partition: String(o.partition) }, o.committed);
+    });
+    gauge('spindle_topic_group_lag', 'Messages published and not yet committed by the consumer group.', ['topic', 'group', 'partition'], (g, s) => {
+      for (const gr of s.groups) for (const o of gr.offsets) g.set({ topic: gr.topic, group: gr.group, partition: String(o.partition) }, o.lag);
+    });
+    gauge('spindle_topic_group_members', 'Live members of the consumer group.', ['topic', 'group'], (g, s) => {
+      for (const gr of s.groups) g.set({ topic: gr.topic, group: gr.group }, gr.members.length);
+    });
     new Gauge({
       name: 'spindle_push_clients',
       help: 'Open SSE and WebSocket streams.',
@@ -131,20 +150,22 @@ export class ServerMetrics {
   }
 
   private async readDatabase(): Promise<Snapshot> {
-    const [counts, depths, queues, now, workers] = await Promise.all([
+    const [counts, depths, queues, now, workers, topics] = await Promise.all([
       this.client.counts(),
       this.client.dlq.depth(),
       this.client.listQueues(),
       this.client.now(),
       this.client.listWorkers({ seenWithinMs: 30_000 }),
+      this.client.topics.list(),
     ]);
+    const groups = (await Promise.all(topics.map((t) => this.client.topics.groups(t.name)))).flat();
     const oldest = new Map<string, number>();
     await Promise.all(
       Object.entries(counts)
         .filter(([, c]) => c.queued > 0)
         .map(async ([queue]) => oldest.set(queue, (await oldestQueuedAgeMs(this.client, queue, now)) / 1000)),
     );
-    return { counts, depths, queues, workers, oldest };
+    return { counts, depths, queues, workers, oldest, topics, groups };
   }
 
   attach(events: EventLog): void {
