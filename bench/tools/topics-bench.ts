@@ -1,7 +1,7 @@
 /**
  * Topics against the message logs on this machine (issue 7): Spindle's topics on SQLite and
  * PostgreSQL beside Redis Streams, NATS JetStream and RabbitMQ (a durable quorum-less classic
- * queue), one stream/partition each, the same 200-byte JSON value.
+ * queue), one stream/partition each, the same JSON value (218 bytes).
  *
  * Measured per system: single publishes awaited one by one (msgs/s), batched publishes of 1,000
  * (msgs/s), draining a backlog with one consumer that acknowledges / commits as it goes (msgs/s),
