@@ -92,6 +92,32 @@ export function topicClientTests(factory: BackendFactory): void {
         assert.match(dead.headers?.['spindle-error'] ?? '', /card declined/);
       }));
 
+    it('eachBatch gets fetched runs of a partition, committed on return; a failing batch is split so only the poison message is dead-lettered', () =>
+      withClient(factory, async (client) => {
+        await client.topics.create('ledger', { partitions: 1 });
+        await client.topics.publishBatch('ledger', Array.from({ length: 10 }, (_, n) => ({ value: { n } })));
+        const sizes: number[] = [];
+        const done = new Set<number>();
+        const c = client.topics.consumer<{ n: number }>('ledger', 'books', { start: 'earliest', pollMs: 20, batchSize: 5, maxRetries: 1, retryDelayMs: 5 });
+        await c.run({
+          eachBatch: (batch) => {
+            sizes.push(batch.messages.length);
+            assert.deepEqual(batch.messages.map((m) => m.offset), [...batch.messages.map((m) => m.offset)].sort((a, b) => a - b));
+            if (batch.messages.some((m) => m.value.n === 7)) throw new Error('bad entry 7');
+            for (const m of batch.messages) done.add(m.value.n);
+          },
+        });
+        await waitFor(async () => (await client.topics.group('ledger', 'books'))!.offsets[0]!.lag === 0, 'every offset committed');
+        assert.deepEqual([...done].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 8, 9]);
+        assert.equal(sizes[0], 5, 'the first run is a whole fetch');
+        assert.ok(sizes.includes(1), 'the failing batch was split into batches of one');
+        const dlq = await client.topics.fetch('ledger.dlq.books', 0, 0, 10);
+        assert.deepEqual(dlq.messages.map((m) => m.value), [{ n: 7 }]);
+        await assert.rejects(c.run({ eachBatch: () => undefined }), /already running/);
+        const both = client.topics.consumer('ledger', 'other');
+        await assert.rejects(both.run({ eachMessage: () => undefined, eachBatch: () => undefined } as never), ValidationError);
+      }));
+
     it('bad input is refused with a typed error and nothing written', () =>
       withClient(factory, async (client) => {
         await client.topics.create('strict', { partitions: 2 });

@@ -16,6 +16,9 @@
  *   every minute, until it succeeds or the group is sought past it.
  * - A rebalance restarts the loops of a new generation from the committed offsets: the message a
  *   loop was handling at that moment may be handled again by the partition's owner.
+ * - `eachBatch` hands each fetched run of a partition over at once and commits it when the
+ *   handler returns; a batch that keeps failing is split into batches of one, so only the
+ *   failing messages reach the DLQ.
  * - `stop()` lets each loop finish its current message, commits, and leaves the group (a new
  *   generation, so the partitions move to the other members at once).
  */
@@ -52,9 +55,25 @@ export interface ConsumedMessage<V> extends StoredMessage {
   attempt: number;
 }
 
-export interface RunHandlers<V> {
-  eachMessage: (message: ConsumedMessage<V>) => Promise<void> | void;
+/** A fetched run of one partition's messages, in offset order (`eachBatch`). */
+export interface ConsumedBatch<V> {
+  topic: string;
+  group: string;
+  partition: number;
+  messages: Array<ConsumedMessage<V>>;
+  /** 1 for the first try of this batch. */
+  attempt: number;
 }
+
+/**
+ * One of: `eachMessage` (one message at a time) or `eachBatch` (each fetched run of a partition at
+ * once; committed when it returns). A batch that keeps failing is split: its messages are handed
+ * over again one by one, as batches of one, so only the failing ones reach the DLQ (or stop the
+ * partition).
+ */
+export type RunHandlers<V> =
+  | { eachMessage: (message: ConsumedMessage<V>) => Promise<void> | void; eachBatch?: undefined }
+  | { eachBatch: (batch: ConsumedBatch<V>) => Promise<void> | void; eachMessage?: undefined };
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -126,9 +145,9 @@ export class Consumer<V = unknown> {
   /** Joins the group and starts handling; resolves once joined. */
   async run(handlers: RunHandlers<V>): Promise<void> {
     if (this.handlers) throw new Error('this consumer is already running');
-    if (typeof handlers?.eachMessage !== 'function') {
+    if ((typeof handlers?.eachMessage === 'function') === (typeof handlers?.eachBatch === 'function')) {
       const issues = new Issues();
-      issues.add('handlers.eachMessage', 'must be a function');
+      issues.add('handlers', 'give one function: eachMessage or eachBatch');
       issues.throwIfAny();
     }
     this.handlers = handlers;
@@ -222,13 +241,19 @@ export class Consumer<V = unknown> {
       }
       let handledTo = offset;
       let stuck = false;
-      for (const message of messages) {
-        if (signal.aborted) break;
-        if (!(await this.handle(message, signal))) {
-          stuck = !signal.aborted; // 'stop': the partition stays at this message
-          break;
+      if (this.handlers!.eachBatch) {
+        const through = await this.handleBatch(messages, signal);
+        if (through !== null) handledTo = through;
+        stuck = !signal.aborted && (through === null ? true : through < messages[messages.length - 1]!.offset + 1);
+      } else {
+        for (const message of messages) {
+          if (signal.aborted) break;
+          if (!(await this.handle(message, signal))) {
+            stuck = !signal.aborted; // 'stop': the partition stays at this message
+            break;
+          }
+          handledTo = message.offset + 1;
         }
-        handledTo = message.offset + 1;
       }
       if (handledTo > offset) {
         const [outcome] = await this.client.run((b) =>
@@ -246,12 +271,49 @@ export class Consumer<V = unknown> {
     }
   }
 
+  /**
+   * Runs eachBatch with retries; a batch that keeps failing is split into batches of one, each
+   * retried, then dead-lettered (or, with 'stop', the partition stops at it). Answers the offset
+   * handled through (exclusive), or null when nothing was.
+   */
+  private async handleBatch(messages: StoredMessage[], signal: AbortSignal): Promise<number | null> {
+    const o = this.options;
+    const partition = messages[0]!.partition;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const batch = messages.map((m) => ({ ...m, value: m.value as V, group: this.group, attempt }));
+        await this.handlers!.eachBatch!({ topic: this.topic, group: this.group, partition, messages: batch, attempt });
+        return messages[messages.length - 1]!.offset + 1;
+      } catch (err) {
+        if (signal.aborted) return null;
+        if (attempt <= o.maxRetries) {
+          await sleep(Math.min(30_000, o.retryDelayMs * 2 ** (attempt - 1)), signal);
+          if (signal.aborted) return null;
+          continue;
+        }
+        if (messages.length > 1) {
+          let through: number | null = null;
+          for (const m of messages) {
+            const one = await this.handleBatch([m], signal);
+            if (one === null) return through;
+            through = one;
+          }
+          return through;
+        }
+        this.client.logger.warn({ err, topic: this.topic, group: this.group, partition, offset: messages[0]!.offset }, 'consumer gave up on a message');
+        if (o.onFailure === 'stop') return null;
+        await this.deadLetter(messages[0]!, err, attempt);
+        return messages[0]!.offset + 1;
+      }
+    }
+  }
+
   /** Runs the handler with retries; false when the partition must stop at this message. */
   private async handle(message: StoredMessage, signal: AbortSignal): Promise<boolean> {
     const o = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.handlers!.eachMessage({ ...message, value: message.value as V, group: this.group, attempt });
+        await this.handlers!.eachMessage!({ ...message, value: message.value as V, group: this.group, attempt });
         return true;
       } catch (err) {
         if (attempt <= o.maxRetries && !signal.aborted) {
