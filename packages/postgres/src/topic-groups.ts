@@ -28,6 +28,7 @@
  *   lost heartbeat only shortens a session, a lost expiry is noticed again by the next call).
  */
 import {
+  assignedPartitions,
   NotFoundError,
   type CommitOutcome,
   type CommitParams,
@@ -52,15 +53,6 @@ interface Locked {
   partitions: number;
   now: Date;
   bumps: number;
-}
-
-/** Partitions of `member` when `members` (sorted) share `count` partitions: p → members[p mod n]. */
-export function assigned(members: readonly string[], count: number, member: string): number[] {
-  const index = members.indexOf(member);
-  const out: number[] = [];
-  if (index < 0) return out;
-  for (let p = index; p < count; p += members.length) out.push(p);
-  return out;
 }
 
 const key = (params: { topic: string; group: string }) => [params.topic, params.group];
@@ -105,7 +97,7 @@ async function settle(client: pg.ClientBase, names: SchemaNames, params: { topic
 const answer = (g: Locked, memberId: string): GroupAssignment => ({
   generation: g.generation,
   members: g.members,
-  partitions: assigned(g.members, g.partitions, memberId),
+  partitions: assignedPartitions(g.members, memberId, g.partitions),
 });
 
 /** Creates the group (if no one did meanwhile) with its start offsets; the topic row is held FOR SHARE. */
@@ -197,7 +189,7 @@ export function commitOffsets(ctx: Ctx, params: CommitParams): Promise<CommitOut
       key(params),
     );
     const state = new Map(rows.map((r) => [r.partition as number, { high: Number(r.next_offset), committed: Number(r.committed) }]));
-    const owned = new Set(assigned(g.members, g.partitions, params.memberId));
+    const owned = new Set(assignedPartitions(g.members, params.memberId, g.partitions));
     const moved = new Map<number, number>();
     const outcomes = params.offsets.map(({ partition, offset }): CommitOutcome => {
       const s = state.get(partition)!;
@@ -315,7 +307,7 @@ function toGroup(row: Row): GroupInfo {
     topic: row.topic as string,
     group: row.name as string,
     generation: Number(row.generation),
-    members: live.map(([memberId, expiresAt]) => ({ memberId, expiresAt: new Date(expiresAt), partitions: assigned(members, row.partitions as number, memberId) })),
+    members: live.map(([memberId, expiresAt]) => ({ memberId, expiresAt: new Date(expiresAt), partitions: assignedPartitions(members, memberId, row.partitions as number) })),
     offsets: toOffsets(row.offsets),
   };
 }

@@ -27,6 +27,7 @@
  *   heartbeat only shortens a session, a lost expiry step is redone by the next call).
  */
 import {
+  assignedPartitions,
   NotFoundError,
   type CommitOutcome,
   type CommitParams,
@@ -74,15 +75,6 @@ const OFFSET_OF = `SELECT coalesce(o.committed, p.start_offset) AS committed, p.
   WHERE p.topic = @topic AND p.partition = @partition`;
 const SET_COMMITTED = `INSERT INTO spindle_consumer_offsets (topic, group_name, partition, committed, committed_at) VALUES (?, ?, ?, ?, ?)
   ON CONFLICT (topic, group_name, partition) DO UPDATE SET committed = excluded.committed, committed_at = excluded.committed_at`;
-
-/** The partitions of `memberId` in a generation of `members` (sorted): p where p mod count = its index. */
-export function assignedPartitions(members: readonly string[], memberId: string, partitions: number): number[] {
-  const index = members.indexOf(memberId);
-  const owned: number[] = [];
-  if (index < 0) return owned;
-  for (let p = index; p < partitions; p += members.length) owned.push(p);
-  return owned;
-}
 
 function toGroup(topic: string, row: { name: string; generation: number; members: string }): Group {
   return { topic, name: row.name, generation: row.generation, members: JSON.parse(row.members) as string[] };

@@ -208,3 +208,16 @@ export interface TopicStore {
   /** Leader-only: deletes messages beyond each topic's retention; returns how many. */
   pruneTopics(params: { now?: Date; limit: number }): Promise<number>;
 }
+
+/**
+ * The one assignment rule both backends keep: the partitions of `memberId` in a generation of
+ * `members` (sorted live member ids) over `partitions` partitions — p goes to members[p mod n].
+ * Empty when the member is not among them.
+ */
+export function assignedPartitions(members: readonly string[], memberId: string, partitions: number): number[] {
+  const index = members.indexOf(memberId);
+  const owned: number[] = [];
+  if (index < 0) return owned;
+  for (let p = index; p < partitions; p += members.length) owned.push(p);
+  return owned;
+}
