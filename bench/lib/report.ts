@@ -13,7 +13,7 @@ interface Report {
   workloads: Record<string, { title: string; headline: { key: string; unit: string; higherIsBetter: boolean } }>;
   results: Record<string, Record<string, { runs: Row[]; median: Row }>>;
   backlog: { sizes: { [K in 'work' | 'big' | 'completed' | 'dead' | 'scheduled']: number }; results: Record<string, unknown> } | null;
-  ceiling: Record<string, { rows: number; insertRowsPerSec: number; updateRowsPerSec: number; drainCeilingJobsPerSec: number }> | null;
+  ceiling: Record<string, { rows: number; insertRowsPerSec: number; updateRowsPerSec: number; drainCeilingJobsPerSec: number; commitP50Ms?: number; commitP99Ms?: number }> | null;
   /** Later runs (`--merge`) that replaced some systems' figures in this file. */
   remeasured?: Array<{ date: string; systems: string[]; workloads: string[] }>;
 }
@@ -119,21 +119,24 @@ function ceilingSection(report: Report): string {
   const lines = [
     '## The raw ceiling',
     '',
-    'What each database does alone for rows of a job\'s shape, 1,000 per transaction (see `workloads/ceiling.ts`). A drained job needs at least two updates (claim, complete), so the drain ceiling is half the update rate. The last column is the best measured drain of a system on that database as a fraction of it.',
+    'What each database does alone for rows of a job\'s shape (36-character UUIDv7 ids on SQLite and PostgreSQL, as Spindle stores), 1,000 per transaction (see `workloads/ceiling.ts`). A drained job needs at least two updates (claim, complete), so the drain ceiling is half the update rate. *Commit* is one awaited one-row durable commit (p50 / p99 of 500): the floor under the enqueue → start latency of a job that is durable before it runs. The last two columns are the best measured bulk enqueue and drain of each system on that database as fractions of the insert and drain ceilings.',
     '',
-    '| database | insert rows/s | update rows/s | drain ceiling jobs/s | best drain / ceiling |',
-    '|---|---:|---:|---:|---|',
+    '| database | insert rows/s | update rows/s | drain ceiling jobs/s | commit p50 / p99 (ms) | best bulk enqueue / insert ceiling | best drain / drain ceiling |',
+    '|---|---:|---:|---:|---:|---|---|',
   ];
   const drains = ['drain-c10', 'drain-c50', 'drain-4proc'];
   for (const [store, c] of Object.entries(report.ceiling)) {
-    const fractions = Object.entries(report.systems)
-      .filter(([, s]) => s.store === store)
-      .map(([name, s]) => {
-        const b = best(report, drains, name);
-        return b === undefined ? null : `${s.label} ${fmt((b / c.drainCeilingJobsPerSec) * 100)} %`;
-      })
-      .filter(Boolean);
-    lines.push(`| ${store} | ${fmt(c.insertRowsPerSec)} | ${fmt(c.updateRowsPerSec)} | ${fmt(c.drainCeilingJobsPerSec)} | ${fractions.join('; ')} |`);
+    const fractionsOf = (workloads: string[], ceiling: number) =>
+      Object.entries(report.systems)
+        .filter(([, s]) => s.store === store)
+        .map(([name, s]) => {
+          const b = best(report, workloads, name);
+          return b === undefined ? null : `${s.label} ${fmt((b / ceiling) * 100)} %`;
+        })
+        .filter(Boolean)
+        .join('; ');
+    const commit = c.commitP50Ms === undefined ? '—' : `${fmt(c.commitP50Ms, 2)} / ${fmt(c.commitP99Ms, 2)}`;
+    lines.push(`| ${store} | ${fmt(c.insertRowsPerSec)} | ${fmt(c.updateRowsPerSec)} | ${fmt(c.drainCeilingJobsPerSec)} | ${commit} | ${fractionsOf(['enqueue-bulk'], c.insertRowsPerSec)} | ${fractionsOf(drains, c.drainCeilingJobsPerSec)} |`);
   }
   return lines.join('\n');
 }

@@ -6,6 +6,13 @@
  *    1,000, its own commit; Redis: one pipeline of HSET + RPUSH per 1,000 jobs).
  *  - update: the same rows updated by primary key, 1,000 per transaction/statement/pipeline
  *    (a claim or a completion is one such update).
+ *  - commit: one row inserted per transaction, 500 times 2 ms apart, each awaited: the latency
+ *    of one durable commit (SQLite: the WAL fsync; PostgreSQL: the round trip and WAL flush),
+ *    the floor under any enqueue → start latency of a job that is durable before it runs.
+ * Rows carry ids of a job's shape (`newJobId()`: 36-character UUIDv7 text, what Spindle stores;
+ * a short id such as `c1` makes every primary-key and index entry smaller, and PostgreSQL's
+ * insert rate 1.5× higher) and a payload like the benchmark's. Redis keys follow BullMQ's
+ * (incrementing integers).
  * A drained job costs at least two updates (claim, complete), so `drainCeiling = update / 2`.
  * Durability as shipped: SQLite WAL + synchronous=FULL, PostgreSQL ordinary commits, Redis as
  * this machine runs it (no persistence).
@@ -19,15 +26,37 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { SqliteBackend } from '@spindle/sqlite';
 import { PostgresBackend } from '@spindle/postgres';
+import { newJobId } from '@spindle/core';
 import { median } from '../lib/stats.js';
 import { PG_URL } from '../systems/spindle-postgres.js';
 
 const BATCH = 1000;
+const COMMITS = 500;
+const COMMIT_GAP_MS = 2;
 
 interface Ceiling {
   insertRowsPerSec: number;
   updateRowsPerSec: number;
   drainCeilingJobsPerSec: number;
+  /** One-row durable commits, awaited one by one (ms); absent for Redis (no durable commit here). */
+  commitP50Ms?: number;
+  commitP99Ms?: number;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** p50 and p99 of `COMMITS` calls of `commit(i)`, `COMMIT_GAP_MS` apart. */
+async function commitLatency(commit: (i: number) => unknown): Promise<{ commitP50Ms: number; commitP99Ms: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < COMMITS; i++) {
+    const t = performance.now();
+    await commit(i);
+    ms.push(performance.now() - t);
+    await pause(COMMIT_GAP_MS);
+  }
+  ms.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! * 1000) / 1000;
+  return { commitP50Ms: at(0.5), commitP99Ms: at(0.99) };
 }
 
 const rate = (rows: number, ms: number) => Math.round((rows / ms) * 1000);
@@ -46,7 +75,7 @@ async function sqliteCeiling(rows: number): Promise<Ceiling> {
                                VALUES (?, 'bench', 'noop', ?, 'queued', 500, 0, 3, ?, ?)`);
     const update = db.prepare(`UPDATE spindle_jobs SET state = 'running', attempt = attempt + 1, lease_token = ?, lease_expires_at = ?,
                                started_at = ?, worker_id = 'w' WHERE id = ?`);
-    const ids = Array.from({ length: rows }, (_, i) => `c${i}`);
+    const ids = Array.from({ length: rows }, () => newJobId());
     let t = performance.now();
     for (let i = 0; i < rows; i += BATCH) {
       db.transaction(() => {
@@ -63,7 +92,11 @@ async function sqliteCeiling(rows: number): Promise<Ceiling> {
       }).immediate();
     }
     const updateMs = performance.now() - t;
-    return { insertRowsPerSec: rate(rows, insertMs), updateRowsPerSec: rate(rows, updateMs), drainCeilingJobsPerSec: rate(rows, updateMs * 2) };
+    const latency = await commitLatency(() => {
+      const now = Date.now();
+      insert.run(newJobId(), '{"i":0}', now, now);
+    });
+    return { insertRowsPerSec: rate(rows, insertMs), updateRowsPerSec: rate(rows, updateMs), drainCeilingJobsPerSec: rate(rows, updateMs * 2), ...latency };
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });
@@ -78,7 +111,7 @@ async function postgresCeiling(rows: number): Promise<Ceiling> {
   const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
   try {
-    const ids = Array.from({ length: rows }, (_, i) => `c${i}`);
+    const ids = Array.from({ length: rows }, () => newJobId());
     let t = performance.now();
     for (let i = 0; i < rows; i += BATCH) {
       const slice = ids.slice(i, i + BATCH);
@@ -102,7 +135,15 @@ async function postgresCeiling(rows: number): Promise<Ceiling> {
       });
     }
     const updateMs = performance.now() - t;
-    return { insertRowsPerSec: rate(rows, insertMs), updateRowsPerSec: rate(rows, updateMs), drainCeilingJobsPerSec: rate(rows, updateMs * 2) };
+    const latency = await commitLatency(() =>
+      client.query({
+        name: 'ceiling-commit',
+        text: `INSERT INTO "${schema}".jobs (id, queue, name, payload, state, priority, attempt, max_retries, created_at, run_at)
+               VALUES ($1, 'bench', 'noop', '{"i":0}', 'queued', 500, 0, 3, now(), now())`,
+        values: [newJobId()],
+      }),
+    );
+    return { insertRowsPerSec: rate(rows, insertMs), updateRowsPerSec: rate(rows, updateMs), drainCeilingJobsPerSec: rate(rows, updateMs * 2), ...latency };
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await client.end();
@@ -153,6 +194,9 @@ export async function ceilings(stores: string[], rows: number, runs: number): Pr
       insertRowsPerSec: median(measures.map((m) => m.insertRowsPerSec)),
       updateRowsPerSec: median(measures.map((m) => m.updateRowsPerSec)),
       drainCeilingJobsPerSec: median(measures.map((m) => m.drainCeilingJobsPerSec)),
+      ...(measures[0]!.commitP50Ms === undefined
+        ? {}
+        : { commitP50Ms: median(measures.map((m) => m.commitP50Ms!)), commitP99Ms: median(measures.map((m) => m.commitP99Ms!)) }),
     };
   }
   return out;

@@ -172,6 +172,34 @@ export function insertTests(suite: Suite): void {
       assert.equal((await mustGet(backend, jobs[3]!.id)).state, 'running');
     }, { timeoutMs: 60_000 });
 
+    suite.test('stores each job of a batch with its own options, whichever options the batch shares', async ({ backend, at }) => {
+      // A backend may send a column shared by every job once (PostgreSQL does): a batch where
+      // some options are shared and others differ in one job only must keep every job's own.
+      const now = at(0);
+      const shared = { name: 'mixed', priority: 100, maxRetries: 2, timeoutMs: 5_000, group: null };
+      const jobs = [
+        jobInsert({ ...shared, payload: '{"k":0}' }),
+        jobInsert({ ...shared, payload: '{"k":1}', priority: 900, runAt: at(60_000) }),
+        jobInsert({ ...shared, payload: '{"k":2}', queue: 'mixed-other', backoff: { type: 'fixed', delayMs: 7 } }),
+        jobInsert({ ...shared, payload: '{"k":3}', uniqueKey: 'only-me', delayMs: 30_000 }),
+      ];
+      await backend.insertJobs({ jobs, now });
+      const got = await Promise.all(jobs.map((j) => mustGet(backend, j.id)));
+      assert.deepStrictEqual(
+        got.map((r) => [r.queue, r.name, r.priority, r.maxRetries, r.timeoutMs, r.uniqueKey, r.state, r.runAt.getTime(), r.backoff]),
+        [
+          [QUEUE, 'mixed', 100, 2, 5_000, null, 'queued', now.getTime(), null],
+          [QUEUE, 'mixed', 900, 2, 5_000, null, 'scheduled', now.getTime() + 60_000, null],
+          ['mixed-other', 'mixed', 100, 2, 5_000, null, 'queued', now.getTime(), { type: 'fixed', delayMs: 7 }],
+          [QUEUE, 'mixed', 100, 2, 5_000, 'only-me', 'scheduled', now.getTime() + 30_000, null],
+        ],
+      );
+      const alone = jobInsert({ name: 'single', priority: 7 });
+      await backend.insertJobs({ jobs: [alone], now });
+      const one = await mustGet(backend, alone.id);
+      assert.deepStrictEqual([one.name, one.priority], ['single', 7]);
+    });
+
     suite.test('accepts an empty batch', async ({ backend }) => {
       assert.deepStrictEqual(await backend.insertJobs({ jobs: [] }), []);
     });
