@@ -123,8 +123,13 @@ function topicsScenario(label: string, setup: () => Promise<Target>): void {
       await new Promise((r) => setTimeout(r, 1500));
       ok(await run('topics', 'publish', 'live', '{"hello":"world"}'), 'publish');
       await waitFor(() => out, /0:0 - \{"hello":"world"\}/, child, 15_000);
+      // The follow is now inside a long-poll (5 s over HTTP): Ctrl-C must not wait for it.
+      await new Promise((r) => setTimeout(r, 500));
+      const interruptedAt = Date.now();
       child.kill('SIGINT');
       assert.equal((await done).code, 0, 'Ctrl-C ends a follow');
+      const exitMs = Date.now() - interruptedAt;
+      assert.ok(exitMs < 2000, `the follow exits promptly after Ctrl-C (took ${exitMs} ms)`);
 
       ok(await run('topics', 'publish', 'live', '2'), 'publish');
       ok(await run('topics', 'publish', 'live', '3'), 'publish');

@@ -88,7 +88,7 @@ export class Client {
     this.dlq = new Dlq(this);
     this.jobs = new JobAdmin(this);
     this.schedules = new Schedules(this);
-    this.topics = new Topics(this);
+    this.topics = new Topics(this, this.hub);
     this.telemetry = new Telemetry(this.backend, this.logger, resolveTelemetry(options.telemetry));
     this.tracing = new Tracing(options.tracing !== false, this.logger);
     this.inserts = new Enqueuer({ run: (op) => this.run(op), workers: this.workers, logger: this.logger, stats: this.telemetry.stats });

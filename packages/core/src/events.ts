@@ -3,11 +3,15 @@
  * users (`client.on('completed', …)`) and feeds internal listeners (workers waking up, the
  * promoter re-arming its timer).
  *
+ * Topic events (`published`) go only to topic listeners (`addTopicListener`: client.topics waking
+ * its consumers); job and queue listeners, internal or `client.on(…)` (the server's SSE,
+ * WebSocket and webhook feeds among them), never see them.
+ *
  * Events are notifications (see `EventListener` in backend.ts): at-most-once, best effort. A
  * listener that throws is reported to the logger and never breaks delivery to the others.
  */
 import { EventEmitter } from 'node:events';
-import type { JobEvent, QueueEvent, SpindleEvent } from './backend/backend.js';
+import type { JobEvent, JobOrQueueEvent, QueueEvent, SpindleEvent, TopicEvent } from './backend/backend.js';
 import type { Logger } from './logger.js';
 import { describe, Issues } from './validate.js';
 
@@ -40,8 +44,8 @@ export interface ClientEventMap {
   resumed: QueueEvent;
   /** A queue's limits were set or cleared, or its hold ended. */
   limits_changed: QueueEvent;
-  /** Every event, whatever its type. */
-  event: SpindleEvent;
+  /** Every job and queue event, whatever its type (topic events are not client events). */
+  event: JobOrQueueEvent;
 }
 
 export type ClientEventName = keyof ClientEventMap;
@@ -63,11 +67,13 @@ function checkListener(name: unknown, listener: unknown): void {
   issues.throwIfAny();
 }
 
-export type InternalListener = (event: SpindleEvent) => void;
+export type InternalListener = (event: JobOrQueueEvent) => void;
+export type TopicListener = (event: TopicEvent) => void;
 
 export class EventHub {
   private readonly emitter = new EventEmitter();
   private readonly internal = new Set<InternalListener>();
+  private readonly topicListeners = new Set<TopicListener>();
 
   constructor(private readonly logger: Logger) {
     this.emitter.setMaxListeners(0);
@@ -95,9 +101,19 @@ export class EventHub {
     return () => this.internal.delete(listener);
   }
 
+  /** For client.topics: called for every topic event (no job or queue event). */
+  addTopicListener(listener: TopicListener): () => void {
+    this.topicListeners.add(listener);
+    return () => this.topicListeners.delete(listener);
+  }
+
   /** Delivers one backend batch. */
   dispatch(events: SpindleEvent[]): void {
     for (const event of events) {
+      if (event.type === 'published') {
+        for (const listener of this.topicListeners) this.call(listener, event);
+        continue;
+      }
       for (const listener of this.internal) this.call(listener, event);
       this.emitUser(event.type, event);
       if (event.type === 'retrying' || event.type === 'dead' || (event.type === 'rescued' && 'jobId' in event)) {
@@ -107,13 +123,13 @@ export class EventHub {
     }
   }
 
-  private emitUser(name: string, event: SpindleEvent): void {
+  private emitUser(name: string, event: JobOrQueueEvent): void {
     if (this.emitter.listenerCount(name) === 0) return;
     for (const listener of this.emitter.listeners(name)) this.call(listener as InternalListener, event);
   }
 
   /** Calls one listener; a throw is logged and delivery goes on (no closure per call: hot path). */
-  private call(listener: InternalListener, event: SpindleEvent): void {
+  private call<E extends SpindleEvent>(listener: (event: E) => void, event: E): void {
     try {
       listener(event);
     } catch (err) {

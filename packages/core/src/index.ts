@@ -28,7 +28,7 @@ export { type ActiveJob, MAX_PROGRESS_BYTES } from './worker/execution.js';
 export { Dlq, type DlqFilter, type DlqSelection, type DlqReplayOptions, type DlqReplaySummary } from './dlq.js';
 export { JobAdmin } from './job-admin.js';
 export { Topics } from './topics/topics.js';
-export { Consumer, type ConsumerOptions, type ConsumedBatch, type ConsumedMessage, type RunHandlers } from './topics/consumer.js';
+export { Consumer, type ConsumerOptions, type ConsumedBatch, type ConsumedMessage, type RunHandlers, CommitRefusedError, type RefusedCommit } from './topics/consumer.js';
 export { fnv1a32, partitionOfKey, MAX_PARTITIONS, type PublishInput, type TopicOptions } from './topics/input.js';
 export { Schedules, MAX_NEXT_RUNS, type UpsertScheduleOutcome, type ListSchedulesOptions } from './schedules.js';
 export { type Schedule, type ScheduleSpec, type ScheduleJobOptions, checkScheduleSpec, SCHEDULE_JOB_OPTION_KEYS, SCHEDULE_SPEC_KEYS, MAX_BACKFILL, MIN_EVERY_MS } from './schedule/spec.js';

@@ -7,7 +7,9 @@
  *   {"o":<origin>,"t":<at, epoch ms>,"c":[<event>, …]}
  *   job event:   [type, jobId, queue, name, state, attempt]  (+ data as a 7th element when present)
  *   queue event: [type, queue]
- * Every event of one statement shares its clock, so `at` is carried once per payload. The key
+ *   topic event: ["published", topic, [partition, …]]  (alone in its payload: topicEventPayload)
+ * Every event of one statement shares its clock, so `at` is carried once per payload. A process
+ * that predates topic events drops them (an entry of 3 elements is none it knows). The key
  * `c` (not the `e` of the former object format) makes an older process ignore these payloads
  * instead of delivering arrays as events; payloads of the former format (`e`: event objects)
  * are still accepted from older processes.
@@ -16,7 +18,8 @@
  * - Local events are delivered after the operation committed, on `process.nextTick`, in the
  *   order the operations completed. They are built in JS from the columns a statement returns
  *   (or from its `ev` column), never parsed per row by the driver, and equal what a listener in
- *   another process decodes from the NOTIFY.
+ *   another process decodes from the NOTIFY — except topic events, whose NOTIFY follows the
+ *   commit and may merge several publishes of a topic into one event (topic-notify.ts).
  * - A NOTIFY payload whose origin is this instance is ignored (it was delivered locally), except
  *   origin `tx` (inserts made inside a caller's transaction), which are only known on commit.
  * - A throwing listener never stops delivery to the others nor breaks the backend; its error is
@@ -24,7 +27,7 @@
  * - Delivery is best effort (see the Backend contract): a malformed payload or event is dropped.
  */
 import { randomBytes } from 'node:crypto';
-import { eventData, type EventListener, type JobEvent, type JobEventType, type JobState, type QueueEvent, type SpindleEvent } from '@spindle/core';
+import { eventData, type EventListener, type JobEvent, type JobEventType, type JobState, type QueueEvent, type SpindleEvent, type TopicEvent } from '@spindle/core';
 import type { Row } from './db.js';
 import { MAX_DATA_BYTES } from './sql.js';
 
@@ -140,12 +143,25 @@ export function decodeEvents(list: unknown[], at: number): SpindleEvent[] {
     if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
     if (item.length === 2) {
       events.push({ type: item[0], queue: item[1], at } as QueueEvent);
+    } else if (item.length === 3) {
+      if (item[0] === 'published' && typeof item[1] === 'string' && Array.isArray(item[2])) {
+        const event: TopicEvent = { type: 'published', topic: item[1], partitions: item[2] as number[], at };
+        events.push(event);
+      }
     } else if (item.length === 6 || item.length === 7) {
       const [type, jobId, queue, name, state, attempt, data] = item as [JobEventType, string, string, string, JobState, number, unknown];
       events.push(jobEvent(type, jobId, queue, name, state, attempt, at, item.length === 7 ? data : undefined));
     }
   }
   return events;
+}
+
+/**
+ * The NOTIFY payload of a topic event (`prefix`: EventHub.prefix), which a listener decodes into
+ * an equal event (sent by topic-notify.ts after the publish committed).
+ */
+export function topicEventPayload(prefix: string, event: TopicEvent): string {
+  return `${prefix}${event.at},"c":[${JSON.stringify(['published', event.topic, event.partitions])}]}`;
 }
 
 /**

@@ -19,16 +19,24 @@
  *   answered without a row, the rest stored by `advance`. Key locks are always taken before
  *   partition locks and each kind in one order: publishers never deadlock one another, and
  *   prune holds one partition lock at a time.
+ * - Wake-ups (ADR 0017): a publish that stored anything has ONE topic event (naming the
+ *   partitions written). Its NOTIFY rides in the `advance` statement when the publish is this
+ *   instance's only one in flight, else follows the commit, coalesced (topic-notify.ts decides:
+ *   overlapping notifying commits would queue on PostgreSQL's notify lock). Either way this
+ *   instance's subscribers get it only after the commit (publishLocal, as job events). Only
+ *   duplicates: nothing stored, no event, no NOTIFY (`advance` is not run).
  * - Time: published_at is the injected time, else the partition's new seek_time. seek_time =
  *   max(the injected time or clock_timestamp(), the partition's previous seek_time), computed in
  *   the UPDATE's SET and so re-evaluated after a wait for the row: it never decreases along a
  *   partition's offsets (seek-by-time binary-searches it), and without injected times neither
  *   does published_at.
  */
-import type { MessageInsert, PublishOutcome, PublishParams } from '@spindle/core';
+import type { MessageInsert, PublishOutcome, PublishParams, TopicEvent } from '@spindle/core';
 import type { Ctx } from './context.js';
 import type { Row } from './db.js';
-import { perSchema } from './sql.js';
+import { topicEventPayload } from './events.js';
+import { notifierOf } from './topic-notify.js';
+import { NOTIFIED, perSchema } from './sql.js';
 import { clientQuery, partitionRangeError, poolQuery, requireTopic, type Query } from './topics.js';
 
 const keyLocksSql = perSchema(
@@ -47,7 +55,8 @@ const lockSql = perSchema(
 
 /**
  * Moves each partition of the batch (`$3`…`$8`: partition, key, value, headers, idempotency key,
- * bytes, in input order) past its messages and stores them there. One row per partition moved:
+ * bytes, in input order) past its messages and stores them there; when it moved any and `$10`
+ * (the topic event's payload) is given, NOTIFYs it on channel `$9`. One row per partition moved:
  * its first new offset. A partition that does not exist moves nothing and stores nothing.
  */
 const advanceSql = perSchema(
@@ -65,15 +74,28 @@ const advanceSql = perSchema(
     SELECT $1, b.p, m.first + b.r - 1, b.b, coalesce($2::timestamptz, m.seek_time), m.seek_time, b.k, b.i, b.h, b.v
     FROM batch b JOIN moved m ON m.partition = b.p
     ORDER BY b.p, b.r
+  ), notified AS (
+    SELECT pg_notify($9, $10) WHERE $10::text IS NOT NULL AND EXISTS (SELECT 1 FROM moved)
   )
-  SELECT m.partition, m.first FROM moved m`,
+  SELECT m.partition, m.first, ${NOTIFIED} AS notified FROM moved m`,
 );
 
 const utf8Bytes = (text: string | null): number => (text === null ? 0 : Buffer.byteLength(text, 'utf8'));
 
-/** Runs `advance` for `messages`; answers their offsets (input order), or null when a partition is missing. */
-async function advance(run: (config: { name: string; text: string; values: unknown[] }) => Promise<Row[]>, ctx: Ctx, params: PublishParams, messages: MessageInsert[]): Promise<number[] | null> {
+/**
+ * Runs `advance` for `messages` (`inline`: with the NOTIFY of its topic event); answers their
+ * offsets (input order) and that event, or null when a partition is missing.
+ */
+async function advance(
+  run: (config: { name: string; text: string; values: unknown[] }) => Promise<Row[]>,
+  ctx: Ctx,
+  params: PublishParams,
+  messages: MessageInsert[],
+  inline: boolean,
+): Promise<{ offsets: number[]; event: TopicEvent } | null> {
   const column = <T>(pick: (m: MessageInsert) => T) => messages.map(pick);
+  const partitions = [...new Set(column((m) => m.partition))].sort((a, b) => a - b);
+  const event: TopicEvent = { type: 'published', topic: params.topic, partitions, at: params.now?.getTime() ?? Date.now() };
   const rows = await run({
     name: ctx.names.statement('topic_advance'),
     text: advanceSql(ctx.names),
@@ -86,15 +108,18 @@ async function advance(run: (config: { name: string; text: string; values: unkno
       column((m) => m.headers),
       column((m) => m.idempotencyKey),
       column((m) => utf8Bytes(m.key) + utf8Bytes(m.value) + utf8Bytes(m.headers)),
+      ctx.names.channel,
+      inline ? topicEventPayload(ctx.events.prefix, event) : null,
     ],
   });
   const next = new Map(rows.map((r) => [r.partition as number, Number(r.first)]));
   if (messages.some((m) => !next.has(m.partition))) return null;
-  return messages.map((m) => {
+  const offsets = messages.map((m) => {
     const offset = next.get(m.partition)!;
     next.set(m.partition, offset + 1);
     return offset;
   });
+  return { offsets, event };
 }
 
 /** The error of a batch naming a partition that is not `present`: TopicNotFoundError, or ValidationError. */
@@ -105,20 +130,37 @@ async function missingPartition(query: Query, ctx: Ctx, params: PublishParams, p
 }
 
 export async function publish(ctx: Ctx, params: PublishParams): Promise<PublishOutcome[]> {
-  const { topic, messages } = params;
-  const { names } = ctx;
-  if (messages.length === 0) {
-    await requireTopic(poolQuery(ctx, 'publish'), names, topic);
+  if (params.messages.length === 0) {
+    await requireTopic(poolQuery(ctx, 'publish'), ctx.names, params.topic);
     return [];
   }
+  const notifier = notifierOf(ctx);
+  const inline = notifier.start();
+  let committed: TopicEvent | null = null;
+  try {
+    const { outcomes, event } = await store(ctx, params, inline);
+    committed = event;
+    // After COMMIT: this instance's subscribers get the event as they get job events.
+    if (event !== null) ctx.events.publishLocal([event]);
+    return outcomes;
+  } finally {
+    notifier.finish(inline ? null : committed);
+  }
+}
+
+/** Stores a publish (its statement, or its transaction); `event`: null when it stored nothing. */
+async function store(ctx: Ctx, params: PublishParams, inline: boolean): Promise<{ outcomes: PublishOutcome[]; event: TopicEvent | null }> {
+  const { topic, messages } = params;
+  const { names } = ctx;
   const partitions = [...new Set(messages.map((m) => m.partition))].sort((a, b) => a - b);
   const keys = [...new Set(messages.flatMap((m) => (m.idempotencyKey === null ? [] : [m.idempotencyKey])))];
   if (partitions.length === 1 && keys.length === 0) {
-    const offsets = await advance((config) => ctx.db.query('publish', config), ctx, params, messages);
-    if (offsets === null) throw await missingPartition(poolQuery(ctx, 'publish'), ctx, params, () => false);
-    return offsets.map((offset, i) => ({ partition: messages[i]!.partition, offset, duplicate: false }));
+    const advanced = await advance((config) => ctx.db.query('publish', config), ctx, params, messages, inline);
+    if (advanced === null) throw await missingPartition(poolQuery(ctx, 'publish'), ctx, params, () => false);
+    return { outcomes: advanced.offsets.map((offset, i) => ({ partition: messages[i]!.partition, offset, duplicate: false })), event: advanced.event };
   }
-  return ctx.db.transaction('publish', async (client) => {
+  let event: TopicEvent | null = null;
+  const outcomes = await ctx.db.transaction('publish', async (client) => {
     if (keys.length > 0) await client.query({ name: names.statement('topic_key_locks'), text: keyLocksSql(names), values: [topic, keys] });
     const { rows } = await client.query({ name: names.statement('topic_lock'), text: lockSql(names), values: [topic, partitions, keys] });
     const locked = new Set(rows.map((r) => r.partition as number));
@@ -138,9 +180,12 @@ export async function publish(ctx: Ctx, params: PublishParams): Promise<PublishO
       fresh.push(m);
       return { fresh: fresh.length - 1, duplicate: false };
     });
-    const offsets = fresh.length === 0 ? [] : (await advance(async (config) => (await client.query(config)).rows as Row[], ctx, params, fresh))!;
+    const advanced = fresh.length === 0 ? null : (await advance(async (config) => (await client.query(config)).rows as Row[], ctx, params, fresh, inline))!;
+    event = advanced?.event ?? null;
+    const offsets = advanced?.offsets ?? [];
     return plan.map((p): PublishOutcome =>
       'stored' in p ? { ...p.stored, duplicate: true } : { partition: fresh[p.fresh]!.partition, offset: offsets[p.fresh]!, duplicate: p.duplicate },
     );
   });
+  return { outcomes, event };
 }

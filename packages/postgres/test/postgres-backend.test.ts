@@ -505,10 +505,17 @@ describe('events', () => {
       await a.cancelJobs({ ids: [j3.id], retention: KEEP });
       await a.pauseQueue('pg-test');
       await a.resumeQueue('pg-test');
-      await waitFor(() => remote.length >= local.length && local.length >= 14, 'all events in both processes');
+      await a.createTopic({ name: 'pg-topic', partitions: 3, retention: { maxAgeMs: null, maxBytes: null } });
+      const msg = (partition: number, idempotencyKey: string | null = null) => ({ partition, key: null, value: '1', headers: null, idempotencyKey });
+      await a.publish({ topic: 'pg-topic', messages: [msg(1), msg(1)] }); // one statement: one event
+      await a.publish({ topic: 'pg-topic', messages: [msg(2, 'k'), msg(0), msg(2)] }); // a transaction: one event
+      await a.publish({ topic: 'pg-topic', messages: [msg(2, 'k')] }); // only a duplicate: stores nothing, no event
+      await waitFor(() => remote.length >= local.length && local.length >= 16, 'all events in both processes');
       await sleep(100);
       assert.deepStrictEqual(remote, local);
-      const summary = local.map((e) => ('jobId' in e ? `${e.type}:${e.jobId}:${e.state}:${e.attempt}` : `${e.type}:${e.queue}`));
+      const summary = local.map((e) =>
+        'jobId' in e ? `${e.type}:${e.jobId}:${e.state}:${e.attempt}` : 'queue' in e ? `${e.type}:${e.queue}` : `${e.type}:${e.topic}:${e.partitions.join(',')}`,
+      );
       assert.deepStrictEqual(summary, [
         `added:${j1.id}:queued:0`, `added:${j2.id}:queued:0`, `added:${j3.id}:scheduled:0`,
         `added:${j4.id}:queued:0`,
@@ -517,6 +524,7 @@ describe('events', () => {
         `completed:${j1.id}:completed:1`, `retrying:${j2.id}:retrying:1`, `completed:${j4.id}:completed:1`,
         `cancelled:${j3.id}:cancelled:0`,
         'paused:pg-test', 'resumed:pg-test',
+        'published:pg-topic:1', 'published:pg-topic:0,2',
       ]);
       const find = (type: string, id: string) => local.find((e) => e.type === type && 'jobId' in e && e.jobId === id) as JobEvent;
       assert.deepStrictEqual(find('completed', j1.id), { ...find('completed', j1.id), name: 'one', queue: 'pg-test', data: { r: 1 } });

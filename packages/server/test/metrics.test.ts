@@ -74,7 +74,7 @@ for (const maker of BACKENDS) {
         }
       }));
 
-    test('topic gauges: published (high water), retained start, committed (consumed), lag and members per group', () =>
+    test('topic gauges and totals: published (high water), retained start, committed (consumed), lag and members per group', () =>
       withServer(maker, async ({ app, client }) => {
         await client.topics.create('metered', { partitions: 2 });
         await client.topics.publishBatch('metered', [0, 1, 2, 3, 4].map((n) => ({ key: `k${n}`, value: { n } })));
@@ -82,11 +82,25 @@ for (const maker of BACKENDS) {
         await consumer.run({ eachMessage: () => undefined });
         await waitFor(async () => (await client.topics.group('metered', 'billing'))!.offsets.every((o) => o.lag === 0), 'billing caught up');
         await new Promise((r) => setTimeout(r, 300));
-        const samples = strictParse((await call(app, 'GET', '/metrics')).raw);
+        const { raw } = await call(app, 'GET', '/metrics');
+        const samples = strictParse(raw);
         const sum = (name: string, labels: (p: number) => string) => [0, 1].reduce((t, p) => t + (samples.get(`${name}{${labels(p)}}`) ?? NaN), 0);
         assert.equal(sum('spindle_topic_high_water', (p) => `topic="metered",partition="${p}"`), 5);
         assert.equal(sum('spindle_topic_start_offset', (p) => `topic="metered",partition="${p}"`), 0);
         assert.equal(sum('spindle_topic_group_committed_offset', (p) => `topic="metered",group="billing",partition="${p}"`), 5);
+        assert.equal(sum('spindle_topic_published_total', (p) => `topic="metered",partition="${p}"`), 5, 'published total = high water');
+        assert.equal(sum('spindle_topic_group_consumed_total', (p) => `topic="metered",group="billing",partition="${p}"`), 5, 'consumed total = committed offset');
+        for (const p of [0, 1]) {
+          assert.equal(samples.get(`spindle_topic_published_total{topic="metered",partition="${p}"}`), samples.get(`spindle_topic_high_water{topic="metered",partition="${p}"}`));
+        }
+        assert.match(raw, /^# TYPE spindle_topic_published_total counter$/m);
+        assert.match(raw, /^# HELP spindle_topic_published_total Messages ever published to the partition: its high water/m);
+        assert.match(raw, /^# TYPE spindle_topic_group_consumed_total counter$/m);
+        assert.match(raw, /^# HELP spindle_topic_group_consumed_total Messages the consumer group has consumed \(committed\)/m);
+        if (hasPromtool) {
+          const check = spawnSync('promtool', ['check', 'metrics'], { input: raw, encoding: 'utf8' });
+          assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+        }
         assert.equal(sum('spindle_topic_group_lag', (p) => `topic="metered",group="billing",partition="${p}"`), 0);
         assert.equal(samples.get('spindle_topic_group_members{topic="metered",group="billing"}'), 1);
         await consumer.stop();

@@ -1,6 +1,6 @@
 /**
- * State-change events: the in-process emitter, and the outbox that carries events to other
- * processes sharing the database file.
+ * State-change events (job, queue and topic events): the in-process emitter, and the outbox that
+ * carries events to other processes sharing the database file.
  *
  * Invariants:
  * - Local subscribers receive a transaction's events only after it committed, on a later tick
@@ -27,10 +27,18 @@
  *   accept the first format, a plain array of events. (An older process sharing the file reads
  *   an object where it expects an array: its listener throws, reported as a warning, and it misses
  *   those events — best effort, as events are; its polling still finds the jobs.)
+ * - Topic events (`published`, ADR 0017 "Wake-ups": a publish transaction pushes one, so the
+ *   row of its transaction carries it and exists iff the messages committed) go under their own
+ *   key, `"t":[[topic, [partition, …], at], …]`, one entry per topic (several events of one topic
+ *   in a transaction are merged: their partitions united, the latest time), delivered after the
+ *   row's `e` events. A process that predates them reads only `e` (empty for a publish) and so
+ *   never mistakes them for job or queue events; it wakes no consumer, which polls.
+ * - Cost per publish transaction: that one outbox INSERT (a body of 43 bytes plus the topic name
+ *   and partition numbers), and one more row for other processes' pollers to read.
  */
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import type { EventListener, JobEvent, JobEventType, JobState, SpindleEvent } from '@spindle/core';
+import type { EventListener, JobEvent, JobEventType, JobState, SpindleEvent, TopicEvent } from '@spindle/core';
 import type { Connection, Stmt } from './connection.js';
 
 /** Outbox rows older than this are deleted by pruneJobs. */
@@ -186,7 +194,7 @@ export class EventHub {
           } catch {
             continue;
           }
-          this.deliver(events);
+          if (events.length > 0) this.deliver(events);
         }
         if (rows.length < POLL_BATCH) break;
       }
@@ -204,12 +212,24 @@ type Run = [JobEventType, string, string, JobState, number, number, ...string[]]
 
 const OUTBOX_VERSION = 2;
 
+/** A topic's events of one transaction: `[topic, partitions, at]`. */
+type TopicEntry = [string, number[], number];
+
 /** The outbox body of a transaction's events (format in the invariants above). */
 export function encodeOutbox(events: SpindleEvent[]): string {
   const entries: Array<SpindleEvent | Run> = [];
+  let topics: Map<string, TopicEntry> | null = null;
   let run: Run | null = null;
   for (const event of events) {
-    if (!('jobId' in event) || event.data !== undefined) {
+    if (event.type === 'published') {
+      topics ??= new Map();
+      const seen = topics.get(event.topic);
+      if (seen === undefined) topics.set(event.topic, [event.topic, [...event.partitions], event.at]);
+      else {
+        seen[1] = [...new Set([...seen[1], ...event.partitions])].sort((a, b) => a - b);
+        seen[2] = Math.max(seen[2], event.at);
+      }
+    } else if (!('jobId' in event) || event.data !== undefined) {
       entries.push(event);
       run = null;
     } else if (
@@ -227,14 +247,14 @@ export function encodeOutbox(events: SpindleEvent[]): string {
       entries.push(run);
     }
   }
-  return JSON.stringify({ v: OUTBOX_VERSION, e: entries });
+  return JSON.stringify(topics === null ? { v: OUTBOX_VERSION, e: entries } : { v: OUTBOX_VERSION, e: entries, t: [...topics.values()] });
 }
 
 /** The events of an outbox body (either format); throws on anything else. */
 export function decodeOutbox(body: string): SpindleEvent[] {
   const parsed = JSON.parse(body) as unknown;
   if (Array.isArray(parsed)) return parsed as SpindleEvent[];
-  const { v, e } = parsed as { v?: unknown; e?: unknown };
+  const { v, e, t } = parsed as { v?: unknown; e?: unknown; t?: unknown };
   if (v !== OUTBOX_VERSION || !Array.isArray(e)) throw new Error(`unknown outbox body format (v = ${String(v)})`);
   const events: SpindleEvent[] = [];
   for (const entry of e as Array<SpindleEvent | Run>) {
@@ -245,6 +265,12 @@ export function decodeOutbox(body: string): SpindleEvent[] {
     const [type, queue, name, state, attempt, at] = entry;
     for (let i = 6; i < entry.length; i++) {
       const event: JobEvent = { type, jobId: entry[i] as string, queue, name, state, attempt, at };
+      events.push(event);
+    }
+  }
+  if (Array.isArray(t)) {
+    for (const [topic, partitions, at] of t as TopicEntry[]) {
+      const event: TopicEvent = { type: 'published', topic, partitions, at };
       events.push(event);
     }
   }

@@ -9,6 +9,9 @@
  *   next_offset and moves it in its own transaction; retention deletes a prefix from
  *   start_offset and moves it. Every write is BEGIN IMMEDIATE and SQLite has one writer, so
  *   offsets go out in commit order without gaps, across processes too.
+ * - A publish that stores at least one message pushes ONE topic event (`published`, its
+ *   partitions) into its transaction's events: one outbox row with it (events.ts) commits with the
+ *   messages, and local subscribers get it after the commit. All duplicates: no event.
  * - An idempotency key is looked up, inside the publish's transaction, before its message is
  *   stored: a duplicate (also of a message earlier in the same call) takes no offset and answers
  *   the stored message. The partial unique index is the backstop. A key is known as long as its
@@ -196,7 +199,7 @@ interface Head {
 }
 
 export function publish(store: Store, params: PublishParams): PublishOutcome[] {
-  return store.write(() => {
+  return store.write((events) => {
     const { conn } = store;
     const topic = requireTopic(store, params.topic);
     checkPartitions(topic, params.messages.map((m) => m.partition), (i) => `messages[${i}].partition`);
@@ -239,6 +242,8 @@ export function publish(store: Store, params: PublishParams): PublishOutcome[] {
       head.seekTime = seekTime;
     }
     for (const [partition, head] of heads) conn.stmt(ADVANCE).run(head.next, head.added, topic.name, partition);
+    // One event for the transaction (not per message), in its outbox row: it exists iff this commits.
+    if (heads.size > 0) events.push({ type: 'published', topic: topic.name, partitions: [...heads.keys()].sort((a, b) => a - b), at: now });
     return outcomes;
   });
 }

@@ -12,11 +12,14 @@
  * - Arguments are checked before the database is opened or the server contacted (values are
  *   parsed as JSON, headers as k=v, `--to` as a seek target): bad input exits 2, writes nothing.
  * - An unknown topic or group exits 3; an offset out of range exits 2.
+ * - Ctrl-C (or SIGTERM) ends `tail --follow` at once: the read in flight (a long-poll of up to
+ *   FOLLOW_WAIT_MS) is not waited for, and what it would have printed is dropped.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { MAX_PARTITIONS } from '@spindle/core';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PublishMessage, SeekRequest, SpindleApi, TopicGroupView, TopicMessageView, TopicRequest, TopicView } from '../api/types.js';
 import { Context } from '../context.js';
 import { EXIT, Exit, notFound, usageError } from '../errors.js';
@@ -155,6 +158,33 @@ function renderLag(out: Output, groups: TopicGroupView[]): void {
   );
 }
 
+/**
+ * The page, or null as soon as `signal` aborts. The SpindleApi read takes no signal, so the
+ * request is abandoned rather than cancelled: its late answer or error is ignored, and the
+ * process exits without waiting for it (bin.ts).
+ */
+function unlessAborted<T>(read: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) {
+    read.catch(() => undefined);
+    return Promise.resolve(null);
+  }
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    read.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve(null);
+        else reject(err);
+      },
+    );
+  });
+}
+
 interface TailOptions {
   partition?: number;
   from?: 'earliest' | 'latest' | number;
@@ -179,7 +209,8 @@ async function tail(ctx: Context, api: SpindleApi, topic: TopicView, options: Ta
     let got = 0;
     for (const c of cursors) {
       if (!options.follow && c.next >= c.end) continue;
-      const page = await api.fetchMessages(topic.name, c.partition, c.next, PAGE, wait);
+      const page = await unlessAborted(api.fetchMessages(topic.name, c.partition, c.next, PAGE, wait), signal);
+      if (page === null) return;
       for (const m of page.messages) {
         if (!options.follow && m.offset >= c.end) break;
         renderMessage(ctx.out, m);
@@ -190,7 +221,7 @@ async function tail(ctx: Context, api: SpindleApi, topic: TopicView, options: Ta
       if (signal.aborted) return;
     }
     if (!options.follow && cursors.every((c) => c.next >= c.end)) return;
-    if (options.follow && got === 0 && wait === 0) await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+    if (options.follow && got === 0 && wait === 0) await sleep(FOLLOW_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
 }
 

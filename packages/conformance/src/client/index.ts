@@ -17,6 +17,7 @@ import { telemetryTests } from './telemetry.js';
 import { scheduleClientTests } from './schedules.js';
 import { uniqueClientTests } from './unique.js';
 import { topicClientTests } from './topics.js';
+import { topicWakeupTests } from './topic-wakeups.js';
 
 export type { BackendFactory } from './harness.js';
 export { makeClient, waitFor, deferred, FAST_MAINTENANCE } from './harness.js';
@@ -36,4 +37,5 @@ export function runClientConformance(factory: BackendFactory): void {
   flowTests(factory);
   uniqueClientTests(factory);
   topicClientTests(factory);
+  topicWakeupTests(factory);
 }

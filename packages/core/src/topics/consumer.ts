@@ -1,7 +1,8 @@
 /**
  * A member of a consumer group (docs/decisions/0017-topics.md): joins, heartbeats, follows the
  * group's assignment, reads each owned partition from the group's committed offset, runs the
- * handler, and commits after the handler succeeds — at-least-once.
+ * handler, and commits after the handler succeeds — at-least-once. Options and handler payloads
+ * are consumer-options.ts; every commit goes through consumer-commit.ts.
  *
  * Invariants:
  * - One loop per owned partition; within a partition messages are handled one at a time, in
@@ -9,6 +10,12 @@
  *   rebalance or a seek it is refused (`stale_generation` / `not_assigned`) and the loop stops
  *   without handling anything more; the new owner starts from the committed offset. So a message
  *   is handled again only if its member stopped between handling it and committing it.
+ * - `autoCommit: false`: the consumer commits nothing the handler did not (`message.commit()`,
+ *   `batch.commit(offset?)`, `commitOffsets`), except a dead-lettered message when everything
+ *   before it is committed. A loop still reads on past the messages it handled; a rebalance or a
+ *   restart starts again from the committed offset, so what was not committed comes again.
+ * - A handler that throws a CommitRefusedError of its own generation saying the partition moved
+ *   has not failed: its loop stops, without a retry or a DLQ publish.
  * - A failing message is retried (`maxRetries`, exponential backoff) before anything after it in
  *   its partition; then, with `onFailure: 'dlq'` (default), it is published to the group's DLQ
  *   topic `<topic>.dlq.<group>` with the error in its headers and the partition moves on; with
@@ -19,99 +26,19 @@
  * - `eachBatch` hands each fetched run of a partition over at once and commits it when the
  *   handler returns; a batch that keeps failing is split into batches of one, so only the
  *   failing messages reach the DLQ.
- * - `stop()` lets each loop finish its current message, commits, and leaves the group (a new
- *   generation, so the partitions move to the other members at once).
+ * - `stop()` lets each loop finish its current message, commits (auto commits only), and leaves
+ *   the group (a new generation, so the partitions move to the other members at once).
  */
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { GroupAssignment, StoredMessage } from '../backend/topics.js';
 import type { Client } from '../client.js';
 import { OffsetOutOfRangeError } from '../errors.js';
-import { checkInt, checkKnownKeys, checkPlainObject, Issues } from '../validate.js';
+import { Issues } from '../validate.js';
+import { CommitRefusedError, Commits } from './consumer-commit.js';
+import { resolveOptions, sleep, type ConsumedMessage, type ConsumerOptions, type RunHandlers } from './consumer-options.js';
 import type { Topics } from './topics.js';
 
-export interface ConsumerOptions {
-  /** Unique within the group (default host:pid:random). */
-  memberId?: string;
-  /** Live this long after each heartbeat (default 10 s). */
-  sessionMs?: number;
-  /** Where a group created by this member starts (default 'latest'). */
-  start?: 'earliest' | 'latest';
-  /** Messages read per fetch (default 100). */
-  batchSize?: number;
-  /** How often an idle partition looks for new messages from other processes (default 250 ms). */
-  pollMs?: number;
-  /** Retries of a failing message before onFailure (default 3). */
-  maxRetries?: number;
-  /** First retry delay, doubling up to 30 s (default 200 ms). */
-  retryDelayMs?: number;
-  onFailure?: 'dlq' | 'stop';
-}
-
-export interface ConsumedMessage<V> extends StoredMessage {
-  value: V;
-  group: string;
-  /** 1 for the first try. */
-  attempt: number;
-}
-
-/** A fetched run of one partition's messages, in offset order (`eachBatch`). */
-export interface ConsumedBatch<V> {
-  topic: string;
-  group: string;
-  partition: number;
-  messages: Array<ConsumedMessage<V>>;
-  /** 1 for the first try of this batch. */
-  attempt: number;
-}
-
-/**
- * One of: `eachMessage` (one message at a time) or `eachBatch` (each fetched run of a partition at
- * once; committed when it returns). A batch that keeps failing is split: its messages are handed
- * over again one by one, as batches of one, so only the failing ones reach the DLQ (or stop the
- * partition).
- */
-export type RunHandlers<V> =
-  | { eachMessage: (message: ConsumedMessage<V>) => Promise<void> | void; eachBatch?: undefined }
-  | { eachBatch: (batch: ConsumedBatch<V>) => Promise<void> | void; eachMessage?: undefined };
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
-function resolveOptions(options: unknown): Required<ConsumerOptions> {
-  const issues = new Issues();
-  const o = options === undefined ? {} : checkPlainObject(issues, 'options', options) ? options : {};
-  checkKnownKeys(issues, 'options', o, ['memberId', 'sessionMs', 'start', 'batchSize', 'pollMs', 'maxRetries', 'retryDelayMs', 'onFailure']);
-  const r: Required<ConsumerOptions> = {
-    memberId: (o.memberId as string | undefined) ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-    sessionMs: (o.sessionMs as number | undefined) ?? 10_000,
-    start: (o.start as 'earliest' | 'latest' | undefined) ?? 'latest',
-    batchSize: (o.batchSize as number | undefined) ?? 100,
-    pollMs: (o.pollMs as number | undefined) ?? 250,
-    maxRetries: (o.maxRetries as number | undefined) ?? 3,
-    retryDelayMs: (o.retryDelayMs as number | undefined) ?? 200,
-    onFailure: (o.onFailure as 'dlq' | 'stop' | undefined) ?? 'dlq',
-  };
-  if (typeof r.memberId !== 'string' || r.memberId.length === 0 || r.memberId.length > 256) issues.add('options.memberId', 'must be a string of 1..256 characters');
-  checkInt(issues, 'options.sessionMs', r.sessionMs, 1000, 600_000);
-  if (r.start !== 'earliest' && r.start !== 'latest') issues.add('options.start', "must be 'earliest' or 'latest'");
-  checkInt(issues, 'options.batchSize', r.batchSize, 1, 10_000);
-  checkInt(issues, 'options.pollMs', r.pollMs, 10, 60_000);
-  checkInt(issues, 'options.maxRetries', r.maxRetries, 0, 100);
-  checkInt(issues, 'options.retryDelayMs', r.retryDelayMs, 0, 600_000);
-  if (r.onFailure !== 'dlq' && r.onFailure !== 'stop') issues.add('options.onFailure', "must be 'dlq' or 'stop'");
-  issues.throwIfAny();
-  return r;
-}
+export type { ConsumerOptions, ConsumedMessage, ConsumedBatch, RunHandlers } from './consumer-options.js';
+export { CommitRefusedError, type RefusedCommit } from './consumer-commit.js';
 
 export class Consumer<V = unknown> {
   readonly options: Required<ConsumerOptions>;
@@ -121,7 +48,13 @@ export class Consumer<V = unknown> {
   private handlers: RunHandlers<V> | null = null;
   private stopped = false;
   private readonly wake = new EventTarget();
-  private readonly onPublished = () => this.wake.dispatchEvent(new Event('published'));
+  /** Publishes seen so far: a loop compares it across its fetch so that a wake-up arriving between an empty fetch and its wait is not lost. */
+  private wakes = 0;
+  private readonly onPublished = () => {
+    this.wakes += 1;
+    this.wake.dispatchEvent(new Event('published'));
+  };
+  private readonly commits: Commits;
 
   constructor(
     private readonly client: Client,
@@ -131,6 +64,7 @@ export class Consumer<V = unknown> {
     options?: ConsumerOptions,
   ) {
     this.options = resolveOptions(options);
+    this.commits = new Commits(client, topic, group, this.options.memberId, () => void this.beat());
   }
 
   get memberId(): string {
@@ -168,7 +102,18 @@ export class Consumer<V = unknown> {
     this.heartbeat.unref();
   }
 
-  /** Finishes the current messages, commits, and leaves the group. */
+  /**
+   * Commits offsets (each the next offset the group reads in its partition) in the generation this
+   * member follows now. Rejects with CommitRefusedError (a ConflictError) for a partition it does
+   * not own in the group's current generation — after a rebalance or seek it has not seen yet,
+   * too — and with a ValidationError for bad input. An offset the group is already past is left
+   * as it is (commits are monotonic).
+   */
+  async commitOffsets(offsets: Array<{ partition: number; offset: number }>): Promise<void> {
+    await this.commits.commitOffsets(this.assignment?.generation ?? null, offsets);
+  }
+
+  /** Finishes the current messages, commits (unless `autoCommit: false`), and leaves the group. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -223,8 +168,10 @@ export class Consumer<V = unknown> {
     const o = this.options;
     const group = await this.client.run((b) => b.getGroup({ topic: this.topic, group: this.group }));
     let offset = group?.offsets.find((x) => x.partition === partition)?.committed ?? 0;
+    this.commits.started(partition, offset);
     while (!signal.aborted) {
       let messages: StoredMessage[];
+      const wakesBeforeFetch = this.wakes;
       try {
         ({ messages } = await this.client.run((b) => b.fetchMessages({ topic: this.topic, partition, offset, limit: o.batchSize })));
       } catch (err) {
@@ -236,36 +183,36 @@ export class Consumer<V = unknown> {
         throw err;
       }
       if (messages.length === 0) {
-        await this.idle(signal);
+        if (this.wakes === wakesBeforeFetch) await this.idle(signal);
         continue;
       }
       let handledTo = offset;
       let stuck = false;
       if (this.handlers!.eachBatch) {
-        const through = await this.handleBatch(messages, signal);
+        const through = await this.handleBatch(messages, generation, signal);
         if (through !== null) handledTo = through;
         stuck = !signal.aborted && (through === null ? true : through < messages[messages.length - 1]!.offset + 1);
       } else {
         for (const message of messages) {
           if (signal.aborted) break;
-          if (!(await this.handle(message, signal))) {
+          if (!(await this.handle(message, generation, signal))) {
             stuck = !signal.aborted; // 'stop': the partition stays at this message
             break;
           }
           handledTo = message.offset + 1;
         }
       }
-      if (handledTo > offset) {
-        const [outcome] = await this.client.run((b) =>
-          b.commitOffsets({ topic: this.topic, group: this.group, memberId: this.memberId, generation, offsets: [{ partition, offset: handledTo }] }),
-        );
-        if (outcome !== 'ok') {
+      if (handledTo > offset && this.options.autoCommit) {
+        const [outcome] = await this.commits.send(generation, [{ partition, offset: handledTo }]);
+        // 'backwards': a handler's own commit() went further; anything else: the partition moved.
+        if (outcome !== 'ok' && outcome !== 'backwards') {
           this.client.logger.info({ topic: this.topic, group: this.group, partition, outcome }, 'consumer commit refused: the partition moved');
-          void this.beat();
           return;
         }
-        offset = handledTo;
       }
+      // Without auto commits the loop reads on past what it handled; what the handler did not
+      // commit comes again after a rebalance or restart (at-least-once).
+      if (handledTo > offset) offset = handledTo;
       // Stopped at a message that keeps failing: try it again in a minute (or after a seek or restart).
       if (stuck) await sleep(60_000, signal);
     }
@@ -276,16 +223,17 @@ export class Consumer<V = unknown> {
    * retried, then dead-lettered (or, with 'stop', the partition stops at it). Answers the offset
    * handled through (exclusive), or null when nothing was.
    */
-  private async handleBatch(messages: StoredMessage[], signal: AbortSignal): Promise<number | null> {
+  private async handleBatch(messages: StoredMessage[], generation: number, signal: AbortSignal): Promise<number | null> {
     const o = this.options;
     const partition = messages[0]!.partition;
+    const commit = this.commits.forBatch(generation, partition, messages.map((m) => m.offset));
     for (let attempt = 1; ; attempt++) {
       try {
-        const batch = messages.map((m) => ({ ...m, value: m.value as V, group: this.group, attempt }));
-        await this.handlers!.eachBatch!({ topic: this.topic, group: this.group, partition, messages: batch, attempt });
+        const batch = messages.map((m) => this.payload(m, generation, attempt));
+        await this.handlers!.eachBatch!({ topic: this.topic, group: this.group, partition, messages: batch, attempt, commit });
         return messages[messages.length - 1]!.offset + 1;
       } catch (err) {
-        if (signal.aborted) return null;
+        if (signal.aborted || this.moved(err, partition, generation)) return null;
         if (attempt <= o.maxRetries) {
           await sleep(Math.min(30_000, o.retryDelayMs * 2 ** (attempt - 1)), signal);
           if (signal.aborted) return null;
@@ -294,7 +242,7 @@ export class Consumer<V = unknown> {
         if (messages.length > 1) {
           let through: number | null = null;
           for (const m of messages) {
-            const one = await this.handleBatch([m], signal);
+            const one = await this.handleBatch([m], generation, signal);
             if (one === null) return through;
             through = one;
           }
@@ -302,20 +250,21 @@ export class Consumer<V = unknown> {
         }
         this.client.logger.warn({ err, topic: this.topic, group: this.group, partition, offset: messages[0]!.offset }, 'consumer gave up on a message');
         if (o.onFailure === 'stop') return null;
-        await this.deadLetter(messages[0]!, err, attempt);
+        await this.deadLetter(messages[0]!, generation, err, attempt);
         return messages[0]!.offset + 1;
       }
     }
   }
 
   /** Runs the handler with retries; false when the partition must stop at this message. */
-  private async handle(message: StoredMessage, signal: AbortSignal): Promise<boolean> {
+  private async handle(message: StoredMessage, generation: number, signal: AbortSignal): Promise<boolean> {
     const o = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.handlers!.eachMessage!({ ...message, value: message.value as V, group: this.group, attempt });
+        await this.handlers!.eachMessage!(this.payload(message, generation, attempt));
         return true;
       } catch (err) {
+        if (this.moved(err, message.partition, generation)) return false;
         if (attempt <= o.maxRetries && !signal.aborted) {
           await sleep(Math.min(30_000, o.retryDelayMs * 2 ** (attempt - 1)), signal);
           if (signal.aborted) return false;
@@ -324,13 +273,35 @@ export class Consumer<V = unknown> {
         if (signal.aborted) return false;
         this.client.logger.warn({ err, topic: this.topic, group: this.group, partition: message.partition, offset: message.offset }, 'consumer gave up on a message');
         if (o.onFailure === 'stop') return false;
-        await this.deadLetter(message, err, attempt);
+        await this.deadLetter(message, generation, err, attempt);
         return true;
       }
     }
   }
 
-  private async deadLetter(message: StoredMessage, err: unknown, attempts: number): Promise<void> {
+  /**
+   * A handler that failed because a commit of its generation was refused as `stale_generation` or
+   * `not_assigned` did not fail: its partition moved. Its loop stops (no retry, no DLQ); the new
+   * owner reads again from the committed offset.
+   */
+  private moved(err: unknown, partition: number, generation: number): boolean {
+    if (!(err instanceof CommitRefusedError) || err.topic !== this.topic || err.group !== this.group || err.generation !== generation) return false;
+    if (!err.refused.some((r) => r.outcome === 'stale_generation' || r.outcome === 'not_assigned')) return false;
+    const loop = this.loops.get(partition);
+    if (loop?.generation === generation) loop.abort.abort();
+    return true;
+  }
+
+  private payload(message: StoredMessage, generation: number, attempt: number): ConsumedMessage<V> {
+    return { ...message, value: message.value as V, group: this.group, attempt, commit: this.commits.forMessage(generation, message.partition, message.offset) };
+  }
+
+  /**
+   * Publishes a message that keeps failing to the group's DLQ topic. Without auto commits the
+   * consumer then commits past it only when everything before it is committed: it never commits
+   * a message the handler did not.
+   */
+  private async deadLetter(message: StoredMessage, generation: number, err: unknown, attempts: number): Promise<void> {
     const dlq = `${this.topic}.dlq.${this.group}`.slice(0, 128);
     await this.topics.create(dlq, { partitions: 1 });
     const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -347,6 +318,9 @@ export class Consumer<V = unknown> {
       },
       idempotencyKey: `${this.topic}:${message.partition}:${message.offset}`,
     });
+    if (!this.options.autoCommit && this.commits.known(message.partition) === message.offset) {
+      await this.commits.send(generation, [{ partition: message.partition, offset: message.offset + 1 }]);
+    }
   }
 
   /** Waits for a local publish, the poll interval, or the signal. */

@@ -136,6 +136,34 @@ export function checkFetch(topic: unknown, partition: unknown, offset: unknown, 
   issues.throwIfAny();
 }
 
+/**
+ * `consumer.commitOffsets([{ partition, offset }])`: 1..MAX_PARTITIONS entries, each a partition
+ * (once) and the next offset the group reads there.
+ */
+export function checkCommitOffsets(offsets: unknown): Array<{ partition: number; offset: number }> {
+  const issues = new Issues();
+  const out: Array<{ partition: number; offset: number }> = [];
+  if (!Array.isArray(offsets) || offsets.length === 0 || offsets.length > MAX_PARTITIONS) {
+    issues.add('offsets', `must be an array of 1..${MAX_PARTITIONS} { partition, offset } (got ${describe(offsets)})`);
+    issues.throwIfAny();
+  }
+  const seen = new Set<number>();
+  (offsets as unknown[]).forEach((raw, i) => {
+    const at = `offsets[${i}]`;
+    if (!checkPlainObject(issues, at, raw)) return;
+    checkKnownKeys(issues, at, raw, ['partition', 'offset']);
+    const okPartition = checkInt(issues, `${at}.partition`, raw.partition, 0, MAX_PARTITIONS - 1);
+    const okOffset = checkInt(issues, `${at}.offset`, raw.offset, 0, Number.MAX_SAFE_INTEGER);
+    if (okPartition && seen.has(raw.partition as number)) issues.add(`${at}.partition`, `partition ${String(raw.partition)} is given twice`);
+    if (okPartition && okOffset) {
+      seen.add(raw.partition as number);
+      out.push({ partition: raw.partition as number, offset: raw.offset as number });
+    }
+  });
+  issues.throwIfAny();
+  return out;
+}
+
 export function checkGroupName(issues: Issues, path: string, group: unknown): group is string {
   return checkIdentifier(issues, path, group);
 }

@@ -10,15 +10,19 @@
  *   topic in this process. The partition count is read from the backend and cached per topic
  *   for a second (a grown topic is seen within a second; until then keys keep their old
  *   partition, which the backend accepts: it only refuses partitions that do not exist).
- * - A publish in this process wakes this process's idle consumers of that topic at once; other
- *   processes' consumers see it at their next poll.
+ * - A publish wakes idle consumers of that topic at once: those of this client when it returns,
+ *   those of other clients and processes when its topic event reaches them (the SQLite outbox,
+ *   PostgreSQL NOTIFY; wakeups.ts). Their poll (`pollMs`) remains the correctness path, as
+ *   events are best effort.
  */
 import { EventEmitter } from 'node:events';
 import type { FetchResult, GroupInfo, GroupOffset, PublishOutcome, TopicInfo } from '../backend/topics.js';
 import type { Client } from '../client.js';
 import { TopicNotFoundError } from '../errors.js';
+import type { EventHub } from '../events.js';
 import { Issues } from '../validate.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
+import { PublishWakeups } from './wakeups.js';
 import {
   buildMessages,
   checkFetch,
@@ -34,14 +38,23 @@ import {
 const PARTITIONS_CACHE_MS = 1000;
 
 export class Topics {
-  /** Emits `published:<topic>` after a local publish (wakes local consumers). @internal */
+  /**
+   * Emits `published:<topic>` (argument: the partitions written, when known) after a publish of
+   * this client or, while anyone listens, of another client or process (wakeups.ts). @internal
+   */
   readonly local = new EventEmitter().setMaxListeners(0);
   private readonly partitions = new Map<string, { count: number; until: number }>();
   private readonly roundRobin = new Map<string, number>();
+  private readonly wakeups: PublishWakeups;
   /** Consumers running in this process (stopped by client.close). @internal */
   readonly running = new Set<Consumer<any>>();
 
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    hub: EventHub,
+  ) {
+    this.wakeups = new PublishWakeups(this.local, hub, typeof client.backend.subscribe === 'function');
+  }
 
   /** Creates the topic if it does not exist (an existing one is left as it is: see `created`). */
   async create(name: string, options?: TopicOptions): Promise<{ created: boolean; topic: TopicInfo }> {
@@ -82,8 +95,18 @@ export class Topics {
     issues.throwIfAny();
     const partitions = await this.partitionCount(topic);
     const inserts = buildMessages(messages, partitions, this.client.maxPayloadBytes, () => this.nextPartition(topic, partitions));
-    const outcomes = await this.client.run((b) => b.publish({ topic, messages: inserts }));
-    this.local.emit(`published:${topic}`);
+    const outcomes = await this.client.run(async (b) => {
+      const settle = this.wakeups.begin(topic);
+      try {
+        const stored = await b.publish({ topic, messages: inserts });
+        settle(stored.some((o) => !o.duplicate));
+        return stored;
+      } catch (err) {
+        settle(false);
+        throw err;
+      }
+    });
+    this.wakeups.emit(topic);
     return outcomes;
   }
 
@@ -127,9 +150,15 @@ export class Topics {
     return this.client.run((b) => b.seekGroup(params));
   }
 
-  /** Stops every running consumer of this client (client.close). @internal */
+  /** Stops every running consumer of this client and stops following topic events (client.close). @internal */
   async stopConsumers(): Promise<void> {
     await Promise.all([...this.running].map((c) => c.stop()));
+    this.wakeups.close();
+  }
+
+  /** True while this client follows topic events (someone waits for a publish). @internal */
+  get followingPublishes(): boolean {
+    return this.wakeups.following;
   }
 
   /** The topic's partition count, cached for a second. @internal */

@@ -16,7 +16,7 @@
  * - close() finishes in-flight jobs within the grace period, then aborts the rest and releases
  *   them (fenced) so another worker can take them at once; nothing claimed is silently dropped.
  */
-import type { ClaimedJob, FinalizeAction, FinalizeItem, LeaseOutcome, SpindleEvent } from '../backend/backend.js';
+import type { ClaimedJob, FinalizeAction, FinalizeItem, JobOrQueueEvent, LeaseOutcome } from '../backend/backend.js';
 import { CancelledError, ClosedError, LeaseLostError, RateLimitedError, TimeoutError, ValidationError } from '../errors.js';
 import { toAttemptError } from '../job/outcome.js';
 import { GroupCommit } from '../group-commit.js';
@@ -162,7 +162,7 @@ export class Worker<P = unknown, R = unknown> {
 
   // ------------------------------------------------------------------------------------------
 
-  private onEvent(event: SpindleEvent): void {
+  private onEvent(event: JobOrQueueEvent): void {
     if (!this.loop.serves(event.queue)) return;
     if (!('jobId' in event)) {
       if (event.type === 'limits_changed') this.loop.limitsChanged(event.queue);

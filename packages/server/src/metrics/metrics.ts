@@ -8,6 +8,11 @@
  *   — messages published so far — and retained start; per consumer group its committed offset —
  *   messages consumed — lag and members) are read from the database at scrape time, so they are
  *   exact and shared by every server.
+ * - Two topic counters are read from the database the same way, for `rate()`:
+ *   `spindle_topic_published_total` is the partition's high water (offsets are dense from 0, so
+ *   it counts every message ever published, retention or not) and
+ *   `spindle_topic_group_consumed_total` the group's committed offset (messages it committed;
+ *   it goes down only when the group is sought back, which Prometheus reads as a reset).
  *
  * Invariants: labels are bounded sets — queue, topic and group names, partitions and states,
  * never job ids or names (job names are caller-chosen and unbounded). The start/enqueue times kept to compute durations are
@@ -92,6 +97,19 @@ export class ServerMetrics {
           fill(this, snap);
         },
       });
+    // The same, for the database-backed counters: a total the database keeps, set at each scrape.
+    const total = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>, s: Snapshot) => void) =>
+      new Counter<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          const snap = await self.snapshot();
+          this.reset();
+          fill(this, snap);
+        },
+      });
     const self = this;
     gauge('spindle_queue_jobs', 'Jobs by queue and state.', ['queue', 'state'], (g, s) => {
       for (const [queue, byState] of Object.entries(s.counts)) for (const state of JOB_STATES) g.set({ queue, state }, byState[state]);
@@ -117,6 +135,17 @@ export class ServerMetrics {
     gauge('spindle_topic_high_water', 'Messages published to the partition so far (its next offset).', ['topic', 'partition'], (g, s) => {
       for (const t of s.topics) for (const p of t.offsets) g.set({ topic: t.name, partition: String(p.partition) }, p.highWater);
     });
+    total('spindle_topic_published_total', 'Messages ever published to the partition: its high water (offsets are dense from 0).', ['topic', 'partition'], (c, s) => {
+      for (const t of s.topics) for (const p of t.offsets) c.inc({ topic: t.name, partition: String(p.partition) }, p.highWater);
+    });
+    total(
+      'spindle_topic_group_consumed_total',
+      'Messages the consumer group has consumed (committed) in the partition: its committed offset; it goes down only when the group is sought back.',
+      ['topic', 'group', 'partition'],
+      (c, s) => {
+        for (const gr of s.groups) for (const o of gr.offsets) c.inc({ topic: gr.topic, group: gr.group, partition: String(o.partition) }, o.committed);
+      },
+    );
     gauge('spindle_topic_start_offset', 'Oldest offset the partition retains.', ['topic', 'partition'], (g, s) => {
       for (const t of s.topics) for (const p of t.offsets) g.set({ topic: t.name, partition: String(p.partition) }, p.startOffset);
     });

@@ -13,7 +13,7 @@
  * - Events are notifications (DESIGN §8): the job's stored state stays the truth.
  */
 import { randomBytes } from 'node:crypto';
-import type { Client, SpindleEvent } from '@spindle/core';
+import type { Client, JobOrQueueEvent } from '@spindle/core';
 
 export interface WireEvent {
   id: string;
@@ -122,8 +122,8 @@ export class EventLog {
   }
 }
 
-/** The wire form of a client event. */
-export function fromSpindleEvent(event: SpindleEvent): Omit<WireEvent, 'id'> {
+/** The wire form of a client event (job or queue: topic events never reach `client.on`). */
+export function fromSpindleEvent(event: JobOrQueueEvent): Omit<WireEvent, 'id'> {
   const at = new Date(event.at).toISOString();
   if (!('jobId' in event)) return { type: `queue.${event.type}`, at, queue: event.queue };
   const wire: Omit<WireEvent, 'id'> = {

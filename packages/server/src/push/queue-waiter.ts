@@ -7,7 +7,7 @@
  * Invariant: waiting is only an optimisation. Whatever wakes a waiter, the route claims again
  * from the database; a missed event costs at most the fallback interval.
  */
-import type { Client, SpindleEvent } from '@spindle/core';
+import type { Client, JobOrQueueEvent } from '@spindle/core';
 
 type Wake = (() => void) & { onFinish?: boolean };
 
@@ -58,7 +58,7 @@ export class QueueWaiter {
     });
   }
 
-  private onEvent(event: SpindleEvent): void {
+  private onEvent(event: JobOrQueueEvent): void {
     const set = this.waiters.get(event.queue);
     if (!set) return;
     // A job left `running`: only waiters held back by a concurrency limit care (a slot freed).
