@@ -189,7 +189,7 @@ export function renderReadme(report: Report, resultsPath: string): { readme: str
     `medians of ${report.runs} runs from \`${resultsPath}\` (${report.date.slice(0, 10)}, ${Math.round(report.durationSeconds / 60)} min).`,
     'Reproduce with `npm run bench` (full) or `npm run bench -- --quick` (< 3 min, smaller sizes, not written here).',
     '',
-    'HTTP API figures: [HTTP.md](HTTP.md).',
+    'HTTP API figures: [HTTP.md](HTTP.md). Topics against Redis Streams, NATS JetStream and RabbitMQ: [TOPICS.md](TOPICS.md). The dashboard with 1,000,000 jobs: [DASHBOARD.md](DASHBOARD.md).',
     '',
     `Machine: ${m.host}, ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}.`,
     '',

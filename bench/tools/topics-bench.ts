@@ -6,7 +6,8 @@
  * Measured per system: single publishes awaited one by one (msgs/s), batched publishes of 1,000
  * (msgs/s), draining a backlog with one consumer that acknowledges / commits as it goes (msgs/s),
  * and publish → handler latency (p50/p99) at 100 messages/s with an idle consumer in another
- * connection (Spindle: another Client — it polls every 10 ms across clients; no push yet).
+ * connection (Spindle: another Client with the default poll interval of 250 ms: a publish wakes
+ * it through the backend's events — the SQLite outbox, PostgreSQL NOTIFY — not a poll).
  *
  * Durability as configured here (stated with the results): Spindle SQLite synchronous=FULL (each
  * publish call is fsynced), Spindle PostgreSQL synchronous_commit=on; Redis with no AOF/RDB (not
@@ -61,7 +62,7 @@ async function spindle(kind: 'sqlite' | 'postgres', name: string): Promise<Adapt
       let seen = 0;
       let done!: () => void;
       const finished = new Promise<void>((r) => (done = r));
-      const c = consumerClient.topics.consumer<{ id: number; sentAt?: number }>(name, `g${Date.now()}`, { start: 'earliest', pollMs: 10, batchSize: 1000 });
+      const c = consumerClient.topics.consumer<{ id: number; sentAt?: number }>(name, `g${Date.now()}`, { start: 'earliest', batchSize: 1000 });
       await c.run({ eachMessage: (m) => { onMessage(m.value); if (++seen === count) done(); } });
       await finished;
       await c.stop();

@@ -6,7 +6,8 @@
  *    1,000, its own commit; Redis: one pipeline of HSET + RPUSH per 1,000 jobs).
  *  - update: the same rows updated by primary key, 1,000 per transaction/statement/pipeline
  *    (a claim or a completion is one such update).
- *  - commit: one row inserted per transaction, 500 times 2 ms apart, each awaited: the latency
+ *  - commit: one row inserted per transaction, 500 times 10 ms apart (the spacing of the latency
+ *    workloads; an idle gap makes a commit slower), each awaited: the latency
  *    of one durable commit (SQLite: the WAL fsync; PostgreSQL: the round trip and WAL flush),
  *    the floor under any enqueue → start latency of a job that is durable before it runs.
  * Rows carry ids of a job's shape (`newJobId()`: 36-character UUIDv7 text, what Spindle stores;
@@ -32,7 +33,7 @@ import { PG_URL } from '../systems/spindle-postgres.js';
 
 const BATCH = 1000;
 const COMMITS = 500;
-const COMMIT_GAP_MS = 2;
+const COMMIT_GAP_MS = 10;
 
 interface Ceiling {
   insertRowsPerSec: number;

@@ -201,7 +201,11 @@ describe('spindle usage', () => {
     try {
       const { serve } = await import('./helpers.js');
       const served = await serve(['--db', join(tmp.dir, 's.db')], ['--workers', WORKERS]);
+      // The URL lines follow the first one; under load they may arrive in a later chunk.
+      for (let i = 0; i < 100 && !/docs\s+http:\/\/127\.0\.0\.1:\d+\/docs/.test(served.output()); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!/docs\s+http/.test(served.output())) served.child.kill('SIGKILL');
       assert.match(served.output(), /docs\s+http:\/\/127\.0\.0\.1:\d+\/docs/);
+      assert.match(served.output(), /dashboard\s+http:\/\/127\.0\.0\.1:\d+\//);
       const health = await fetch(`${served.url}/readyz`);
       assert.equal(health.status, 200);
       served.child.kill('SIGINT');

@@ -22,6 +22,7 @@ import type { EventLog } from './push/event-log.js';
 import { registerAuth } from './auth/guard.js';
 import type { KeyStore } from './auth/key-store.js';
 import type { ServerMetrics } from './metrics/metrics.js';
+import type { LatencyWindow } from './metrics/latency-window.js';
 import { metricsRoutes } from './routes/metrics.js';
 import type { QueueWaiter } from './push/queue-waiter.js';
 import type { Operations } from './http/operations.js';
@@ -43,6 +44,9 @@ import { workerRoutes } from './routes/workers.js';
 import type { HttpWorkerRegistry } from './push/http-workers.js';
 import type { DlqAlerts } from './push/dlq-alerts.js';
 import type { WebhookService } from './webhooks/webhooks.js';
+import { statsRoutes } from './routes/stats.js';
+import { alertRoutes } from './routes/alerts.js';
+import { dashboardPlugin } from '@spindle/dashboard';
 import { SPINDLE_VERSION } from './version.js';
 
 export type App = FastifyInstance;
@@ -62,6 +66,8 @@ export interface RouteContext {
   waiter: QueueWaiter;
   operations: Operations;
   metrics: ServerMetrics;
+  /** Wait and run-time percentiles of recent minutes (for `GET /stats`). */
+  latency: LatencyWindow;
   httpWorkers: HttpWorkerRegistry;
   alerts: DlqAlerts;
   /** Webhook deliveries, or null when webhooks are not configured. */
@@ -176,11 +182,24 @@ export async function buildApp(context: RouteContext): Promise<App> {
       await api.register(dlqRoutes(context));
       await api.register(operationRoutes(context));
       await api.register(workerRoutes(context));
+      await api.register(statsRoutes(context));
+      await api.register(alertRoutes(context));
       await api.register(workerProtocolRoutes(context));
       await api.register(eventRoutes(context));
       await api.register(wsRoutes(context));
     },
     { prefix: API_PREFIX },
   );
+  // The web dashboard (ADR 0018): its own encapsulated context at `/`, reading and changing
+  // data only through the API above, as the logged-in key.
+  if (options.dashboard) {
+    const keys = context.keys;
+    await app.register(dashboardPlugin, {
+      apiPrefix: API_PREFIX,
+      authEnabled: keys !== null,
+      verifyKey: (key) => keys?.describe(key) ?? null,
+      version: SPINDLE_VERSION,
+    });
+  }
   return app;
 }

@@ -49,6 +49,8 @@ export interface ServerOptions {
   webhooks?: WebhookOptions;
   /** Fastify/pino logger: true (info), false (silent, the default for tests), or pino options. */
   logger?: boolean | Record<string, unknown>;
+  /** Serve the web dashboard at `/` (ADR 0018); default true. */
+  dashboard?: boolean;
 }
 
 export interface ResolvedServerOptions {
@@ -63,11 +65,12 @@ export interface ResolvedServerOptions {
   workerReportMs: number;
   dlqAlertIntervalMs: number;
   logger: boolean | Record<string, unknown>;
+  dashboard: boolean;
   auth: AuthOptions | null;
   webhooks: ResolvedWebhooks | null;
 }
 
-const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'logger', 'auth', 'webhooks'];
+const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'logger', 'auth', 'webhooks', 'dashboard'];
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const issues = new Issues();
@@ -85,6 +88,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     workerReportMs: o.workerReportMs ?? 5000,
     dlqAlertIntervalMs: o.dlqAlertIntervalMs ?? 5000,
     logger: o.logger ?? false,
+    dashboard: o.dashboard ?? true,
     auth: o.auth ?? null,
     webhooks: null,
   };
@@ -99,6 +103,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   checkInt(issues, 'options.requestTimeoutMs', resolved.requestTimeoutMs, 100, 30_000);
   checkInt(issues, 'options.workerReportMs', resolved.workerReportMs, 10, 60_000);
   checkInt(issues, 'options.dlqAlertIntervalMs', resolved.dlqAlertIntervalMs, 10, 3_600_000);
+  if (typeof resolved.dashboard !== 'boolean') issues.add('options.dashboard', 'must be a boolean');
   if (typeof resolved.logger !== 'boolean') checkPlainObject(issues, 'options.logger', resolved.logger);
   if (resolved.auth !== null && checkPlainObject(issues, 'options.auth', resolved.auth)) {
     checkKnownKeys(issues, 'options.auth', resolved.auth as Record<string, unknown>, ['keys', 'keysFile']);

@@ -20,6 +20,7 @@ import { ServerMetrics } from './metrics/metrics.js';
 import { HttpWorkerRegistry } from './push/http-workers.js';
 import { DlqAlerts } from './push/dlq-alerts.js';
 import { WebhookService } from './webhooks/webhooks.js';
+import { LatencyWindow } from './metrics/latency-window.js';
 
 export class SpindleServer {
   readonly options: ResolvedServerOptions;
@@ -37,6 +38,7 @@ export class SpindleServer {
     this.context = {
       client,
       metrics: new ServerMetrics(client, () => streams.size),
+      latency: new LatencyWindow(),
       httpWorkers: new HttpWorkerRegistry(client, this.options.workerReportMs, (err) => this.built?.log.warn({ err }, 'spindle: registering HTTP workers failed')),
       options: this.options,
       events,
@@ -59,6 +61,7 @@ export class SpindleServer {
       this.context.events.attach(this.client);
       this.context.waiter.attach(this.client);
       this.context.metrics.attach(this.context.events);
+      this.context.latency.attach(this.context.events);
       this.context.httpWorkers.start();
       this.context.webhooks?.start();
       this.context.alerts.start();
@@ -99,6 +102,7 @@ export class SpindleServer {
     for (const close of [...this.context.streams]) close();
     this.context.events.detach();
     this.context.metrics.detach();
+    this.context.latency.detach();
     await this.context.httpWorkers.stop();
     await this.context.webhooks?.stop();
     await this.context.alerts.stop();

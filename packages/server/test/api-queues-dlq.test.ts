@@ -46,6 +46,26 @@ for (const maker of BACKENDS) {
         assert.equal((await call(app, 'POST', '/api/v1/queues/alpha/claim', { workerId: 'w' })).body.jobs.length, 1);
       }));
 
+    test('queues list with maxAgeMs answers from a recent read (asOf), without it reads now; a bad maxAgeMs is a 400', () =>
+      withServer(maker, async ({ app }) => {
+        await call(app, 'POST', '/api/v1/queues/snap/jobs/batch', { jobs: [{ name: 'a' }] });
+        const first = await call(app, 'GET', '/api/v1/queues?maxAgeMs=60000');
+        assert.equal(first.status, 200);
+        const queuedIn = (body: { queues: Array<{ name: string; counts: Record<string, number> }> }) => body.queues.find((q) => q.name === 'snap')?.counts.queued;
+        assert.equal(queuedIn(first.body), 1);
+        assert.ok(Date.parse(first.body.asOf) <= Date.now());
+        await call(app, 'POST', '/api/v1/queues/snap/jobs/batch', { jobs: [{ name: 'b' }] });
+        const cached = await call(app, 'GET', '/api/v1/queues?maxAgeMs=60000');
+        assert.equal(queuedIn(cached.body), 1, 'answered from the earlier read');
+        assert.equal(cached.body.asOf, first.body.asOf);
+        const fresh = await call(app, 'GET', '/api/v1/queues');
+        assert.equal(queuedIn(fresh.body), 2, 'no maxAgeMs: read now');
+        assert.ok(fresh.body.asOf >= first.body.asOf);
+        const afterFresh = await call(app, 'GET', '/api/v1/queues?maxAgeMs=60000');
+        assert.equal(queuedIn(afterFresh.body), 2, 'the newest read is the one kept');
+        for (const bad of ['-1', '60001', 'soon']) assert.equal((await call(app, 'GET', `/api/v1/queues?maxAgeMs=${bad}`)).status, 400, bad);
+      }));
+
     test('queue limits: PUT replaces them, the queue view shows them, claims respect them; bad bodies change nothing', () =>
       withServer(maker, async ({ app }) => {
         await call(app, 'POST', '/api/v1/queues/gamma/jobs/batch', { jobs: Array.from({ length: 5 }, (_, i) => ({ name: 'g', payload: { i } })) });

@@ -73,6 +73,14 @@ for (const maker of BACKENDS) {
               assert.notEqual(anonymous.status, 401, `${label} is public`);
               continue;
             }
+            if (!url.startsWith('/api/') && url !== '/metrics') {
+              // The dashboard (ADR 0018): public to this guard, guarded by its own session check
+              // (packages/dashboard/test/security.test.ts). Without a session: the login page
+              // and assets only; pages redirect to /login, changes are refused.
+              if (url === '/login' || url === '/ui/assets/:name') assert.ok([200, 303, 401, 404].includes(anonymous.status), `${label}: ${anonymous.status}`);
+              else assert.ok(method === 'GET' ? [303, 204].includes(anonymous.status) : anonymous.status === 403, `${label} without a session: ${anonymous.status}`);
+              continue;
+            }
             assert.equal(anonymous.status, 401, `${label} without a key`);
             assert.equal(anonymous.body?.code, 'unauthorized', label);
             assert.match(String(anonymous.headers['www-authenticate']), /Bearer/);

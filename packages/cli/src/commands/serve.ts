@@ -46,10 +46,11 @@ export async function loadWorkers(path: string): Promise<RegisterWorkers> {
 
 export function printUrls(ctx: Context, base: string): void {
   const c = ctx.out.color;
-  ctx.out.line(`  ${c.dim('API'.padEnd(9))}${base}/api/v1`);
-  ctx.out.line(`  ${c.dim('docs'.padEnd(9))}${base}/docs`);
-  ctx.out.line(`  ${c.dim('events'.padEnd(9))}${base}/api/v1/events`);
-  ctx.out.line(`  ${c.dim('metrics'.padEnd(9))}${base}/metrics`);
+  ctx.out.line(`  ${c.dim('dashboard'.padEnd(10))}${base}/`);
+  ctx.out.line(`  ${c.dim('API'.padEnd(10))}${base}/api/v1`);
+  ctx.out.line(`  ${c.dim('docs'.padEnd(10))}${base}/docs`);
+  ctx.out.line(`  ${c.dim('events'.padEnd(10))}${base}/api/v1/events`);
+  ctx.out.line(`  ${c.dim('metrics'.padEnd(10))}${base}/metrics`);
 }
 
 async function serve(ctx: Context, options: ServeOptions): Promise<void> {
@@ -78,7 +79,7 @@ async function serve(ctx: Context, options: ServeOptions): Promise<void> {
     const base = await startServer(server, options.host, options.port);
     ctx.out.line(`spindle serving ${describeTarget(target)} on ${base}`);
     printUrls(ctx, base);
-    if (options.workers) ctx.out.line(`  ${ctx.out.color.dim('workers'.padEnd(9))}${options.workers}`);
+    if (options.workers) ctx.out.line(`  ${ctx.out.color.dim('workers'.padEnd(10))}${options.workers}`);
     ctx.out.line(ctx.out.color.dim('Ctrl-C stops.'));
     await waitForStop();
     ctx.out.note('spindle: stopping (finishing running jobs)…');

@@ -54,6 +54,17 @@ export class KeyStore {
     return new Grant(record.id, record.scopes);
   }
 
+  /**
+   * The name of a presented key and every action it holds on some queue, or null (used by the
+   * dashboard's login, which shows the name and hides controls the key cannot use).
+   */
+  describe(presented: string): { name: string; actions: Action[] } | null {
+    const grant = this.authenticate(presented);
+    const record = grant ? this.byId.get(grant.keyId) : undefined;
+    if (!record) return null;
+    return { name: record.name, actions: [...new Set(record.scopes.flatMap((s) => s.actions))] };
+  }
+
   get size(): number {
     return this.byId.size;
   }
