@@ -74,8 +74,12 @@ export class Dlq {
     return this.client.run((b) => b.dlqGroups({ ...(filter ? { filter } : {}), limit }));
   }
 
-  /** Puts dead jobs back in their queue (or `toQueue`): attempts reset, history kept. */
-  async replay(options: DlqReplayOptions): Promise<DlqReplaySummary> {
+  /**
+   * Puts dead jobs back in their queue (or `toQueue`): attempts reset, history kept.
+   * `onProgress(n)` is called after each batch with the jobs it replayed (for operations that
+   * report progress: HTTP `GET /operations/:id`).
+   */
+  async replay(options: DlqReplayOptions, onProgress?: (n: number) => void): Promise<DlqReplaySummary> {
     const issues = new Issues();
     const selection = this.checkSelection(issues, options, ['toQueue', 'payload']);
     if (options.toQueue !== undefined) checkIdentifier(issues, 'toQueue', options.toQueue);
@@ -93,6 +97,7 @@ export class Dlq {
       );
       summary.replayed += result.replayed.length;
       summary.ids.push(...result.replayed);
+      onProgress?.(result.replayed.length);
       // Skipped jobs stay dead and match the filter again in the next batch: list each once.
       for (const { id } of result.skipped) {
         if (skipped.has(id)) continue;
@@ -104,8 +109,8 @@ export class Dlq {
     return summary;
   }
 
-  /** Deletes dead jobs for good. Returns how many. */
-  async purge(selection: DlqSelection): Promise<number> {
+  /** Deletes dead jobs for good. Returns how many. `onProgress(n)`: after each batch (see replay). */
+  async purge(selection: DlqSelection, onProgress?: (n: number) => void): Promise<number> {
     const issues = new Issues();
     const sel = this.checkSelection(issues, selection, []);
     issues.throwIfAny();
@@ -113,13 +118,14 @@ export class Dlq {
     await this.inBatches(sel, async (s) => {
       const n = await this.client.run((b) => b.dlqPurge({ ...s, limit: BATCH }));
       purged += n;
+      onProgress?.(n);
       return n;
     });
     return purged;
   }
 
-  /** Marks dead jobs as handled with an operator note; they leave the DLQ depth but are kept. */
-  async resolve(options: DlqSelection & { note: string }): Promise<number> {
+  /** Marks dead jobs as handled with an operator note; they leave the DLQ depth but are kept. `onProgress(n)`: after each batch (see replay). */
+  async resolve(options: DlqSelection & { note: string }, onProgress?: (n: number) => void): Promise<number> {
     const issues = new Issues();
     const sel = this.checkSelection(issues, options, ['note']);
     if (typeof options.note !== 'string' || options.note.trim().length === 0 || options.note.length > 2000) {
@@ -132,6 +138,7 @@ export class Dlq {
     await this.inBatches(batchSel, async (s) => {
       const n = await this.client.run((b) => b.dlqResolve({ ...s, limit: BATCH, note: options.note }));
       resolved += n;
+      onProgress?.(n);
       return n;
     });
     return resolved;

@@ -21,6 +21,21 @@ async function deadJobs(client: Client, queue: string, count: number, message: s
 
 export function dlqTests(factory: BackendFactory): void {
   describe(`${factory.name}: client.dlq`, () => {
+    it('reports progress batch by batch when resolving and purging a large selection', { timeout: 120_000 }, () =>
+      withClient(factory, async (client) => {
+        client.queue('bulk-dead').process(async () => {
+          throw new PermanentError('gone');
+        }, { concurrency: 50 });
+        await client.queue('bulk-dead').addBulk(Array.from({ length: 1_100 }, (_, i) => ({ name: 'job', payload: { i } })));
+        await waitFor(async () => (await client.dlq.depth({ queue: 'bulk-dead' }))[0]?.depth === 1_100, '1,100 dead jobs', 60_000);
+        const resolvedSteps: number[] = [];
+        assert.equal(await client.dlq.resolve({ filter: { queue: 'bulk-dead' }, note: 'seen' }, (n) => resolvedSteps.push(n)), 1_100);
+        assert.deepEqual(resolvedSteps.filter((n) => n > 0), [500, 500, 100]);
+        const purgedSteps: number[] = [];
+        assert.equal(await client.dlq.purge({ all: true }, (n) => purgedSteps.push(n)), 1_100);
+        assert.deepEqual(purgedSteps.filter((n) => n > 0), [500, 500, 100]);
+      }));
+
     it('groups dead jobs by reason, replays a filter into another queue, resolves and purges', () =>
       withClient(factory, async (client) => {
         const failing = client.queue('billing');

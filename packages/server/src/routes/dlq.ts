@@ -127,8 +127,7 @@ export function dlqRoutes({ client, operations }: RouteContext): FastifyPluginAs
         }
         if (byIds) return client.dlq.replay({ filter, ...(toQueue ? { toQueue } : {}) });
         const op = operations.start('dlq.replay', async (report) => {
-          const summary = await client.dlq.replay({ filter, ...(toQueue ? { toQueue } : {}) });
-          report(summary.replayed);
+          const summary = await client.dlq.replay({ filter, ...(toQueue ? { toQueue } : {}) }, report);
           return { replayed: summary.replayed, skipped: summary.skipped.length };
         });
         return reply.code(202).send({ operationId: op.id, status: 'running' as const });
@@ -151,8 +150,7 @@ export function dlqRoutes({ client, operations }: RouteContext): FastifyPluginAs
         const { filter, byIds } = scoped(request.params.queue, request.body);
         if (byIds) return { purged: await client.dlq.purge({ filter }) };
         const op = operations.start('dlq.purge', async (report) => {
-          const purged = await client.dlq.purge({ filter });
-          report(purged);
+          const purged = await client.dlq.purge({ filter }, report);
           return { purged };
         });
         return reply.code(202).send({ operationId: op.id, status: 'running' as const });
@@ -176,8 +174,7 @@ export function dlqRoutes({ client, operations }: RouteContext): FastifyPluginAs
         const note = request.body.note;
         if (byIds) return { resolved: await client.dlq.resolve({ filter, note }) };
         const op = operations.start('dlq.resolve', async (report) => {
-          const resolved = await client.dlq.resolve({ filter, note });
-          report(resolved);
+          const resolved = await client.dlq.resolve({ filter, note }, report);
           return { resolved };
         });
         return reply.code(202).send({ operationId: op.id, status: 'running' as const });
