@@ -68,6 +68,8 @@ describe('spindle usage', () => {
         [[...db, 'serve', '--port', '70000'], /--port must be a port from 0 to 65535/],
         [[...db, 'serve', '--workers', 'nowhere.mjs'], /--workers nowhere\.mjs: no such file/],
         [[...db, 'serve', '--workers', 'packages/cli/test/fixtures/not-a-function.mjs'], /must export a default function/],
+        [[...db, 'serve', '--alerts-file', 'packages/cli/test/fixtures/bad-alerts.json'], /--alerts-file packages\/cli\/test\/fixtures\/bad-alerts\.json: rules\[1\]\.threshold: /],
+        [[...db, 'serve', '--alerts-file', 'nowhere.json'], /--alerts-file nowhere\.json: cannot read the alerts file \(ENOENT\)/],
         [['--url', 'http://x', ...db, 'jobs', 'ls'], /either --url .* or --db .*, not both/],
         [['--url', 'ftp://x', 'jobs', 'ls'], /--url must be an http:\/\/ or https:\/\/ URL/],
         [['--url', 'http://127.0.0.1:7700', 'migrate'], /needs a database/],

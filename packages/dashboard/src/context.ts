@@ -18,7 +18,8 @@
  * Live updates (plugin.ts `/ui/events`, app.js): every page opens ONE EventSource on
  * `/ui/events` (filters from `PageView.live`: `?queue=a,b&job=id1,id2`), a proxy of the API's
  * `GET /api/v1/events` as the session's key. It forwards, with the API's ids and JSON data:
- *   - `queue.paused`, `queue.resumed`, `dlq.alert.fired`, `dlq.alert.cleared`, `reset`;
+ *   - `queue.paused`, `queue.resumed`, `dlq.alert.fired`, `dlq.alert.cleared`, `alert.firing`,
+ *     `alert.resolved`, `reset`;
  *   - `job.*` events (`job.added|started|progress|completed|retrying|dead|cancelled|…`, data
  *     = the API's WireEvent `{id,type,at,queue,jobId,name,status,attempt,data}`; for
  *     `job.progress`, `data.data` is the progress value) ONLY for the jobs named in `live.jobs`;
@@ -62,7 +63,7 @@ export interface PageView {
   body: SafeHtml;
   /**
    * What the page's live stream follows (see "Live updates" above). Default: every queue's
-   * `tick`, `queue.*` and `dlq.alert.*` events. With `jobs`, those jobs' `job.*` events too.
+   * `tick`, `queue.*`, `dlq.alert.*` and `alert.*` events. With `jobs`, those jobs' `job.*` events too.
    */
   live?: { queues?: string[]; jobs?: string[] };
 }

@@ -25,7 +25,7 @@ export interface LiveOptions {
 }
 
 const TICK_MS = 1000;
-const RELAYED = /^(queue\.|dlq\.alert\.|reset$)/;
+const RELAYED = /^(queue\.|dlq\.alert\.|alert\.|reset$)/;
 const LIST = /^[A-Za-z0-9._,:-]{1,4000}$/;
 
 interface Frame {

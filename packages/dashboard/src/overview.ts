@@ -16,7 +16,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { DashboardContext, DashboardModule } from './context.js';
 import { html, url, type SafeHtml } from './html.js';
-import { chartData, latencyChartData, failureRate, fmtAge, fmtMs, fmtNum, fmtPercent, OVERVIEW_MAX_AGE_MS, perMinute, problemLine, problemsOf, RANGES, rangeOf, readQueues, readRecent, readStats, sum, type QueueJson, type RangeKey, type StatsJson } from './queue-data.js';
+import { chartData, latencyChartData, failureRate, fmtAge, fmtMs, fmtNum, fmtPercent, catchUpDelayMs, OVERVIEW_MAX_AGE_MS, perMinute, tickTrigger, problemLine, problemsOf, RANGES, rangeOf, readQueues, readRecent, readStats, sum, type QueueJson, type RangeKey, type StatsJson } from './queue-data.js';
 
 function card(label: string, value: string, opts: { href?: string; tone?: 'warn' | 'bad' | 'ok'; hint?: string } = {}): SafeHtml {
   const inner = html`<span class="card-label">${label}</span><span class="card-value">${value}</span>${opts.hint ? html`<span class="card-hint">${opts.hint}</span>` : ''}`;
@@ -25,12 +25,12 @@ function card(label: string, value: string, opts: { href?: string; tone?: 'warn'
 }
 
 /** The cards: current counts, and rates/percentiles of the last 5 minutes (`stats`). */
-export function cardsFragment(queues: QueueJson[], stats: StatsJson | null): SafeHtml {
+export function cardsFragment(queues: QueueJson[], stats: StatsJson | null, catchUpMs: number | null = null): SafeHtml {
   const dead = queues.reduce((s, q) => s + q.dlqDepth, 0);
   const windowMs = stats ? Date.parse(stats.to) - Date.parse(stats.from) : 0;
   const rate = stats ? failureRate(stats.totals) : null;
   const label = '5 min';
-  return html`<section id="overview-cards" class="cards" hx-get="/ui/fragments/overview-cards" hx-trigger="live:tick from:body" hx-swap="outerHTML">
+  return html`<section id="overview-cards" class="cards" hx-get="/ui/fragments/overview-cards" hx-trigger="${tickTrigger(catchUpMs)}" hx-swap="outerHTML">
   ${card('Waiting', fmtNum(sum(queues, 'queued')), { href: url('/jobs', { state: 'queued' }) })}
   ${card('Active', fmtNum(sum(queues, 'running')), { href: url('/jobs', { state: 'running' }) })}
   ${card('Delayed', fmtNum(sum(queues, 'scheduled')), { href: url('/jobs', { state: 'scheduled' }) })}
@@ -53,12 +53,12 @@ function latencyHint(stats: StatsJson | null, kind: 'wait' | 'run', label: strin
   return `${fmtNum(n)} ${kind === 'wait' ? 'starts' : 'attempts'}, ${partial ? `since the server started` : `last ${label}`}`;
 }
 
-export function problemsFragment(queues: QueueJson[]): SafeHtml {
+export function problemsFragment(queues: QueueJson[], catchUpMs: number | null = null): SafeHtml {
   const problems = queues.map((q) => ({ q, why: problemsOf(q) })).filter((p) => p.why.length > 0);
   const rows = problems.map(
     ({ q, why }) => html`<tr><td><a href="${url(['/queues', q.name])}">${q.name}</a></td><td>${why.map((w, i) => html`${i > 0 ? ' · ' : ''}<span class="${w === 'paused' ? 'tag tag-warn' : 'tag tag-bad'}">${w}</span>`)}</td><td class="num">${fmtNum(q.counts.queued ?? 0)}</td><td class="num">${fmtAge(q.oldestQueuedAgeMs)}</td></tr>`,
   );
-  return html`<section id="problem-queues" class="panel" hx-get="/ui/fragments/problem-queues" hx-trigger="live:tick from:body" hx-swap="outerHTML">
+  return html`<section id="problem-queues" class="panel" hx-get="/ui/fragments/problem-queues" hx-trigger="${tickTrigger(catchUpMs)}" hx-swap="outerHTML">
   <h2>Problem queues</h2>
   ${
     problems.length === 0
@@ -86,36 +86,39 @@ export function chartsFragment(stats: StatsJson | null, range: RangeKey, queue?:
 }
 
 async function loadCards(ctx: DashboardContext, request: FastifyRequest) {
+  const requestedAt = Date.now();
   const [queues, recent] = await Promise.all([readQueues(ctx, request, OVERVIEW_MAX_AGE_MS), readRecent(ctx, request)]);
-  return { queues, recent: recent.status === 200 ? recent.body : null };
+  const catchUp = queues.status === 200 ? catchUpDelayMs(queues.body.asOf, requestedAt) : null;
+  return { queues, recent: recent.status === 200 ? recent.body : null, catchUp };
 }
 
 const overview: DashboardModule = (app, ctx) => {
   app.get<{ Querystring: { range?: string } }>('/', { config: { public: true } }, async (request, reply) => {
     const range = rangeOf(request.query.range);
-    const [{ queues, recent }, ranged] = await Promise.all([loadCards(ctx, request), readStats(ctx, request, range)]);
+    const [{ queues, recent, catchUp }, ranged] = await Promise.all([loadCards(ctx, request), readStats(ctx, request, range)]);
     const stats = ranged.status === 200 ? ranged.body : null;
     if (queues.status !== 200) {
       return ctx.page(request, reply, { title: 'Overview', active: 'overview', body: html`<h1>Overview</h1><div class="notice error">${problemLine(queues)}. This key may be limited to some queues: open them from <a href="/jobs">Jobs</a>.</div>` });
     }
     const list = queues.body.queues;
     const body = html`<h1>Overview</h1>
-${cardsFragment(list, recent)}
+${cardsFragment(list, recent, catchUp)}
 ${chartsFragment(stats, range)}
-${problemsFragment(list)}`;
+${problemsFragment(list, catchUp)}`;
     return ctx.page(request, reply, { title: 'Overview', active: 'overview', body });
   });
 
   app.get('/ui/fragments/overview-cards', { config: { public: true } }, async (request, reply) => {
-    const { queues, recent } = await loadCards(ctx, request);
+    const { queues, recent, catchUp } = await loadCards(ctx, request);
     if (queues.status !== 200) return ctx.fragment(reply, html`<section id="overview-cards" class="notice error">${problemLine(queues)}</section>`);
-    return ctx.fragment(reply, cardsFragment(queues.body.queues, recent));
+    return ctx.fragment(reply, cardsFragment(queues.body.queues, recent, catchUp));
   });
 
   app.get('/ui/fragments/problem-queues', { config: { public: true } }, async (request, reply) => {
+    const requestedAt = Date.now();
     const queues = await readQueues(ctx, request, OVERVIEW_MAX_AGE_MS);
     if (queues.status !== 200) return ctx.fragment(reply, html`<section id="problem-queues" class="notice error">${problemLine(queues)}</section>`);
-    return ctx.fragment(reply, problemsFragment(queues.body.queues));
+    return ctx.fragment(reply, problemsFragment(queues.body.queues, catchUpDelayMs(queues.body.asOf, requestedAt)));
   });
 
   app.get<{ Querystring: { range?: string; queue?: string } }>('/ui/fragments/charts', { config: { public: true } }, async (request, reply) => {

@@ -74,8 +74,25 @@ export const sum = (queues: QueueJson[], state: string) => queues.reduce((s, q) 
  * other callers: `GET /queues?maxAgeMs`), for views without controls whose result must show at
  * once; 0 (the default) reads now.
  */
-export function readQueues(ctx: DashboardContext, request: FastifyRequest, maxAgeMs = 0): Promise<ApiAnswer<{ queues: QueueJson[] }>> {
-  return ctx.api<{ queues: QueueJson[] }>(request, 'GET', maxAgeMs > 0 ? `/queues?maxAgeMs=${maxAgeMs}` : '/queues');
+export function readQueues(ctx: DashboardContext, request: FastifyRequest, maxAgeMs = 0): Promise<ApiAnswer<{ queues: QueueJson[]; asOf?: string }>> {
+  return ctx.api<{ queues: QueueJson[]; asOf?: string }>(request, 'GET', maxAgeMs > 0 ? `/queues?maxAgeMs=${maxAgeMs}` : '/queues');
+}
+
+/**
+ * When counts read at `asOf` may miss a change the page was told about — the shared read
+ * started before this request arrived (`requestedAt`), and a live tick comes once per change —
+ * the delay after which the fragment refreshes itself once more, just past that read's expiry;
+ * null when the read started after the request arrived (it saw everything before it).
+ */
+export function catchUpDelayMs(asOf: string | undefined, requestedAt: number): number | null {
+  if (asOf === undefined) return null;
+  const age = requestedAt - Date.parse(asOf);
+  return Number.isFinite(age) && age > 0 ? Math.max(100, OVERVIEW_MAX_AGE_MS - age + 100) : null;
+}
+
+/** The hx-trigger of a fragment refreshed by live ticks, plus one catch-up refresh when due. */
+export function tickTrigger(catchUpMs: number | null): string {
+  return catchUpMs === null ? 'live:tick from:body' : `live:tick from:body, load delay:${Math.round(catchUpMs)}ms`;
 }
 
 /** How old the overview's counts may be: it refreshes every second or two, counting a million jobs costs a few hundred ms. */

@@ -4,7 +4,8 @@
  * no console error; a topic's lag per group and partition shows the numbers the API computes after
  * publishing and committing (and follows a new commit live, and a seek); a schedule's "Run now"
  * enqueues a job; hostile text in schedule payloads, message keys/values/headers and member ids
- * renders as text and never executes (no dialog opens); a read-only key sees no control; the
+ * renders as text and never executes (no dialog opens); the alerts view lists a configured rule
+ * (a backlog rule) with its state per queue next to the built-in DLQ rule; a read-only key sees no control; the
  * seek action moves a group to an offset or a time and refuses bad input (inject).
  */
 import assert from 'node:assert/strict';
@@ -24,7 +25,7 @@ for (const backend of BACKEND_NAMES) {
   describe(`topics, schedules, workers and alerts views in Chromium (${backend})`, { timeout: 120_000 }, () => {
     let fx: DashboardFixture;
     before(async () => {
-      fx = await startDashboard({ backend });
+      fx = await startDashboard({ backend, server: { alerts: { rules: [{ name: 'busy-backlog', kind: 'backlog', queue: 'busy', threshold: 100, forMs: 60_000 }] } } });
     });
     after(async () => {
       await fx?.close();
@@ -64,8 +65,10 @@ for (const backend of BACKEND_NAMES) {
           ['/topics/orders?partition=1&offset=0', '#peek[data-partition="1"]'],
           ['/schedules', 'tr[data-schedule="nightly"]'],
           ['/workers', `.current-jobs a[href="/jobs/${running.id}"]`],
-          ['/alerts', 'tr[data-queue="fragile"][data-state="firing"]'],
-          ['/alerts', '.alert-event[data-type="dlq.alert.fired"][data-queue="fragile"]'],
+          ['/alerts', 'tr[data-rule="dlq-not-empty"][data-queue="fragile"][data-state="firing"]'],
+          ['/alerts', '.alert-event[data-type="alert.firing"][data-rule="dlq-not-empty"][data-queue="fragile"]'],
+          ['/alerts', 'table.alert-rules tr[data-rule="busy-backlog"][data-source="config"][data-kind="backlog"]'],
+          ['/alerts', 'table.alert-states tr[data-rule="busy-backlog"][data-queue="busy"][data-state="ok"]'],
         ] as const) {
           const res = await page.goto(fx.base + path);
           assert.ok(res && res.status() < 400, `${path} answered ${res?.status()}`);

@@ -42,7 +42,7 @@ import { workerProtocolRoutes } from './routes/worker-protocol.js';
 import { wsRoutes } from './routes/ws.js';
 import { workerRoutes } from './routes/workers.js';
 import type { HttpWorkerRegistry } from './push/http-workers.js';
-import type { DlqAlerts } from './push/dlq-alerts.js';
+import type { AlertEngine } from './alerts/engine.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 import { statsRoutes } from './routes/stats.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -69,7 +69,7 @@ export interface RouteContext {
   /** Wait and run-time percentiles of recent minutes (for `GET /stats`). */
   latency: LatencyWindow;
   httpWorkers: HttpWorkerRegistry;
-  alerts: DlqAlerts;
+  alerts: AlertEngine;
   /** Webhook deliveries, or null when webhooks are not configured. */
   webhooks: WebhookService | null;
   /** API keys, or null when auth is off (loopback only). */

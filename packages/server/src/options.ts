@@ -4,10 +4,13 @@
  *
  * Invariants:
  * - Bad options throw `ValidationError` before anything listens or is registered.
+ * - Alert rules (`alerts`) are validated by alerts/rules.ts (zod); their issues are reported
+ *   with the others, under `options.alerts…`.
  * - Limits have hard ceilings (body ≤ 16 MiB, batch ≤ 1,000, long-poll ≤ 20 s) that no option
  *   lifts: they are what keeps one request's cost bounded.
  */
-import { checkInt, checkKnownKeys, checkPlainObject, Issues } from '@spindle/core';
+import { checkInt, checkKnownKeys, checkPlainObject, Issues, ValidationError } from '@spindle/core';
+import { resolveAlerts, type AlertsOptions, type ResolvedAlerts } from './alerts/rules.js';
 import type { AuthOptions } from './auth/key-store.js';
 import { resolveWebhooks, type ResolvedWebhooks, type WebhookOptions } from './webhooks/options.js';
 
@@ -32,8 +35,13 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Lease given to HTTP workers when a claim does not say; default 30 s. */
   defaultLeaseMs?: number;
-  /** How often DLQ depths are re-read for `dlq.alert.*` events (they are also read after dead-job events); default 5 s. */
+  /** Deprecated: the default of `alerts.intervalMs` (how often alert rules are evaluated). */
   dlqAlertIntervalMs?: number;
+  /**
+   * Alert rules (alerts/rules.ts): `{ rules?: AlertRuleInput[]; intervalMs?: number (default
+   * 10 s); builtin?: false }`. The built-in `dlq-not-empty` (DLQ depth > 0) is on by default.
+   */
+  alerts?: AlertsOptions;
   /** How often HTTP workers seen in claims are written to the worker registry; default 5 s. */
   workerReportMs?: number;
   /** Time to receive a request's headers (slowloris guard); default 10 s, at most 10 s. */
@@ -63,14 +71,14 @@ export interface ResolvedServerOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   workerReportMs: number;
-  dlqAlertIntervalMs: number;
+  alerts: ResolvedAlerts;
   logger: boolean | Record<string, unknown>;
   dashboard: boolean;
   auth: AuthOptions | null;
   webhooks: ResolvedWebhooks | null;
 }
 
-const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'logger', 'auth', 'webhooks', 'dashboard'];
+const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'alerts', 'logger', 'auth', 'webhooks', 'dashboard'];
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const issues = new Issues();
@@ -86,7 +94,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     headersTimeoutMs: o.headersTimeoutMs ?? 10_000,
     requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
     workerReportMs: o.workerReportMs ?? 5000,
-    dlqAlertIntervalMs: o.dlqAlertIntervalMs ?? 5000,
+    alerts: { intervalMs: 10_000, rules: [] },
     logger: o.logger ?? false,
     dashboard: o.dashboard ?? true,
     auth: o.auth ?? null,
@@ -102,7 +110,13 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   checkInt(issues, 'options.headersTimeoutMs', resolved.headersTimeoutMs, 100, 10_000);
   checkInt(issues, 'options.requestTimeoutMs', resolved.requestTimeoutMs, 100, 30_000);
   checkInt(issues, 'options.workerReportMs', resolved.workerReportMs, 10, 60_000);
-  checkInt(issues, 'options.dlqAlertIntervalMs', resolved.dlqAlertIntervalMs, 10, 3_600_000);
+  if (o.dlqAlertIntervalMs !== undefined) checkInt(issues, 'options.dlqAlertIntervalMs', o.dlqAlertIntervalMs, 10, 3_600_000);
+  try {
+    resolved.alerts = resolveAlerts(o.alerts, 'options.alerts', typeof o.dlqAlertIntervalMs === 'number' ? o.dlqAlertIntervalMs : undefined);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    for (const i of err.issues) issues.add(i.path, i.message);
+  }
   if (typeof resolved.dashboard !== 'boolean') issues.add('options.dashboard', 'must be a boolean');
   if (typeof resolved.logger !== 'boolean') checkPlainObject(issues, 'options.logger', resolved.logger);
   if (resolved.auth !== null && checkPlainObject(issues, 'options.auth', resolved.auth)) {

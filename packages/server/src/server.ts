@@ -18,7 +18,7 @@ import { QueueWaiter } from './push/queue-waiter.js';
 import { KeyStore } from './auth/key-store.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { HttpWorkerRegistry } from './push/http-workers.js';
-import { DlqAlerts } from './push/dlq-alerts.js';
+import { AlertEngine } from './alerts/engine.js';
 import { WebhookService } from './webhooks/webhooks.js';
 import { LatencyWindow } from './metrics/latency-window.js';
 
@@ -42,7 +42,7 @@ export class SpindleServer {
       httpWorkers: new HttpWorkerRegistry(client, this.options.workerReportMs, (err) => this.built?.log.warn({ err }, 'spindle: registering HTTP workers failed')),
       options: this.options,
       events,
-      alerts: new DlqAlerts(client, events, this.options.dlqAlertIntervalMs, (err) => this.built?.log.warn({ err }, 'spindle: reading DLQ depths failed')),
+      alerts: new AlertEngine(client, events, this.options.alerts, (err) => this.built?.log.warn({ err }, 'spindle: evaluating alert rules failed')),
       waiter: new QueueWaiter(),
       operations: new Operations(),
       streams,

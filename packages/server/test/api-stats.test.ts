@@ -72,7 +72,9 @@ for (const maker of BACKENDS) {
         }, 'ten jobs observed', 30_000);
         await worker.close();
         const run = res.body.latency.run;
-        assert.ok(run.p50 >= 30 && run.p50 <= 80, `p50 ${run.p50}`);
+        // A 40 ms handler: at least ~40 ms less the window's ±19 % accuracy; no upper bound beyond units
+        // (a loaded machine stretches timers), but milliseconds, not µs.
+        assert.ok(run.p50 >= 30 && run.p50 < 5_000, `p50 ${run.p50}`);
         assert.ok(run.p95 >= run.p50 && run.p99 >= run.p95);
         assert.ok(res.body.buckets.some((b: { runP95Ms: number | null }) => b.runP95Ms !== null));
         assert.ok(res.body.queues.find((q: { queue: string; runP95Ms: number | null }) => q.queue === 'lat')?.runP95Ms);

@@ -94,6 +94,30 @@ for (const maker of BACKENDS) {
       }
     });
 
+    test('alert.firing reaches a hook subscribed to it: one delivery per rule even when two rules fire on a queue in one tick', async () => {
+      const r = await receiver();
+      try {
+        await withServer(
+          maker,
+          async ({ client }) => {
+            await client.queue('pile').addBulk([1, 2, 3].map((n) => ({ name: 'p', payload: { n } })));
+            await waitFor(() => (r.received.filter((x) => x.path === '/alerts').length >= 2 ? true : null), 'two alert deliveries');
+            await new Promise((res) => setTimeout(res, 200));
+            const bodies = r.received.filter((x) => x.path === '/alerts').map((x) => JSON.parse(x.body));
+            assert.deepEqual(bodies.map((b) => `${b.type} ${b.event.queue} ${b.event.data.rule}`).sort(), ['alert.firing pile pile-any', 'alert.firing pile pile-big']);
+            assert.equal(bodies[0].event.data.kind, 'backlog');
+            assert.equal(bodies[0].event.data.value, 3);
+          },
+          {
+            alerts: { builtin: false, intervalMs: 50, rules: [{ name: 'pile-big', kind: 'backlog', queue: 'pile', threshold: 1 }, { name: 'pile-any', kind: 'backlog', queue: 'pile', threshold: 0 }] },
+            webhooks: { secret: SECRET, sweepMs: 100, retryDelayMs: 20, hooks: [{ url: `${r.url}/alerts`, events: ['alert.firing', 'alert.resolved'] }] },
+          },
+        );
+      } finally {
+        r.server.close();
+      }
+    });
+
     test('a sweep between parking a callback and inserting its job does not drop the callback', async () => {
       const r = await receiver();
       try {

@@ -5,7 +5,11 @@
  * it cleanly: the server stops (streams and long-polls end), then the client closes (workers
  * finish or release their jobs).
  *
- * Invariant: the workers module and keys file are checked before the database is opened.
+ * `--alerts-file <path>`: alert rules (JSON, server `alerts` option: `{ builtin?, intervalMs?,
+ * rules: [{ name, kind, queue?, threshold, forMs?, windowMs? }] }`), read once at start.
+ *
+ * Invariant: the workers module, keys file and alerts file are checked before the database is
+ * opened (a bad alerts file exits 2 naming the file and the field).
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -25,6 +29,7 @@ interface ServeOptions {
   host: string;
   workers?: string;
   keysFile?: string;
+  alertsFile?: string;
   logLevel: string;
 }
 
@@ -58,8 +63,18 @@ async function serve(ctx: Context, options: ServeOptions): Promise<void> {
   if (target.kind === 'http') throw usageError('serve needs a database');
   if (!LOG_LEVELS.includes(options.logLevel)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   if (options.keysFile !== undefined && !existsSync(options.keysFile)) throw usageError(`--keys-file ${options.keysFile}: no such file`);
+  const { SpindleServer, readAlertsFile } = await import('@spindle/server');
+  let alerts: ReturnType<typeof readAlertsFile> | undefined;
+  if (options.alertsFile !== undefined) {
+    try {
+      alerts = readAlertsFile(resolve(options.alertsFile), '');
+    } catch (err) {
+      const issues = (err as { issues?: Array<{ path: string; message: string }> }).issues;
+      const text = issues ? issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ') : (err as Error).message;
+      throw usageError(`--alerts-file ${options.alertsFile}: ${oneLine(text)}`);
+    }
+  }
   const register = options.workers === undefined ? null : await loadWorkers(options.workers);
-  const { SpindleServer } = await import('@spindle/server');
   const client = await openClient(target, { create: true, migrate: true, maintenance: true, telemetry: true, events: true, logger: consoleLogger, poolMax: 10 });
   let server: InstanceType<typeof SpindleServer> | null = null;
   try {
@@ -75,6 +90,7 @@ async function serve(ctx: Context, options: ServeOptions): Promise<void> {
       port: options.port,
       logger: { level: options.logLevel },
       ...(options.keysFile ? { auth: { keysFile: resolve(options.keysFile) } } : {}),
+      ...(alerts ? { alerts } : {}),
     });
     const base = await startServer(server, options.host, options.port);
     ctx.out.line(`spindle serving ${describeTarget(target)} on ${base}`);
@@ -100,6 +116,7 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to bind (anything but loopback needs --keys-file)', '127.0.0.1')
     .option('--workers <module>', 'ES module whose default export (client) => … registers workers')
     .option('--keys-file <path>', 'API keys file (JSON records from generateApiKey); enables auth')
+    .option('--alerts-file <path>', 'alert rules (JSON: { rules: [{ name, kind, queue, threshold, forMs, windowMs }] }), read at start')
     .option('--log-level <level>', `server log level: ${LOG_LEVELS.join(', ')}`, 'warn')
     .action((options: ServeOptions, command: Command) => serve(Context.from(command), options));
 }

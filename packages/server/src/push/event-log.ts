@@ -17,7 +17,7 @@ import type { Client, JobOrQueueEvent } from '@spindle/core';
 
 export interface WireEvent {
   id: string;
-  /** `job.added`, `job.completed`, …, `queue.paused`, `dlq.alert.fired`, … */
+  /** `job.added`, `job.completed`, …, `queue.paused`, `dlq.alert.fired`, `alert.firing`, … */
   type: string;
   /** ISO 8601 UTC. */
   at: string;

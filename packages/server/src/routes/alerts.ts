@@ -1,37 +1,73 @@
 /**
- * `GET /alerts`: the server's built-in alert rule "DLQ depth > 0" per queue — its state (firing
- * or ok, the depth, since when) and the recent transitions (`dlq.alert.fired` / `.cleared`) this
- * server observed (push/dlq-alerts.ts). The dashboard's alerts view reads it.
+ * `GET /alerts`: the server's alert rules (alerts/rules.ts: the built-in `dlq-not-empty` and
+ * the configured ones, each with its source), their state per rule and queue (firing or ok,
+ * the value read, the threshold, since when, breaching-but-not-yet-for-`forMs` since when) and
+ * the recent transitions (`alert.firing` / `alert.resolved`) this server observed
+ * (alerts/engine.ts). The dashboard's alerts view reads it.
  *
  * Invariants:
  * - Access is that of `GET /dlq` (`read` on every queue): the answer names every queue.
- * - The depths are re-read before answering (one DLQ depth query, the same as `GET /dlq`), so
- *   the state is current even between the periodic checks; a transition found by that read is
- *   published on the push channels like any other.
+ * - The DLQ depths are re-read before answering (one DLQ depth query, the same as `GET /dlq`),
+ *   so the DLQ rules are current even between the periodic checks; a transition found by that
+ *   read is published like any other. The other rules show the last periodic evaluation
+ *   (`checkedAt`).
  * - History is in memory, per server process, bounded (HISTORY_SIZE newest), lost on restart.
- *   Rules are fixed: there are no configurable thresholds yet (ADR 0018).
+ * - Compatible with the first version: `rules[].id/description/threshold`, `queues[].queue/
+ *   rule/state/since` and `depth` on DLQ-rule entries keep their meaning; fields were added.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
-import { HISTORY_SIZE } from '../push/dlq-alerts.js';
+import { HISTORY_SIZE } from '../alerts/engine.js';
+import { ALERT_KINDS, describeRule } from '../alerts/rules.js';
 
-export const DLQ_RULE = { id: 'dlq-depth', description: 'DLQ depth > 0 (unresolved dead jobs in a queue)', threshold: 0 } as const;
+const Kind = z.enum(ALERT_KINDS);
+const valueHelp = 'dlq_depth: dead jobs; backlog: queued jobs; oldest_queued_age: ms; failure_rate: 0..1.';
 
 const AlertsView = z.object({
-  rules: z.array(z.object({ id: z.string(), description: z.string(), threshold: z.int() })),
-  checkedAt: z.string().nullable().describe('When the DLQ depths were last read.'),
+  rules: z.array(
+    z.object({
+      id: z.string().describe('The rule name.'),
+      description: z.string(),
+      kind: Kind,
+      queue: z.string().describe('Scope: a queue name, `prefix*`, or `*` (every queue).'),
+      threshold: z.number().describe(`Fires when the value is above it. ${valueHelp}`),
+      forMs: z.int().describe('The value must stay above the threshold this long before firing.'),
+      windowMs: z.int().nullable().describe('failure_rate: the window (null for other kinds).'),
+      source: z.enum(['builtin', 'config']),
+    }),
+  ),
+  checkedAt: z.string().nullable().describe('When the rules were last evaluated.'),
   queues: z.array(
     z.object({
       queue: z.string(),
       rule: z.string(),
-      depth: z.int(),
+      kind: Kind,
       state: z.enum(['firing', 'ok']),
-      since: z.string().nullable().describe('The last transition of this queue seen by this server (null: firing since the server started reading).'),
+      value: z.number().describe(valueHelp),
+      threshold: z.number(),
+      depth: z.int().optional().describe('dlq_depth rules: the DLQ depth (= value).'),
+      since: z.string().nullable().describe('The last transition of this rule and queue seen by this server (null: never fired).'),
+      pendingSince: z.string().nullable().describe('Above the threshold since then, not yet for forMs (null otherwise).'),
     }),
   ),
-  history: z.array(z.object({ type: z.enum(['dlq.alert.fired', 'dlq.alert.cleared']), queue: z.string(), depth: z.int(), at: z.string() })).describe(`Newest first, at most ${HISTORY_SIZE}, since this server started.`),
+  history: z
+    .array(
+      z.object({
+        type: z.enum(['alert.firing', 'alert.resolved']),
+        rule: z.string(),
+        kind: Kind,
+        queue: z.string(),
+        value: z.number(),
+        threshold: z.number(),
+        depth: z.int().optional().describe('dlq_depth rules: the DLQ depth (= value).'),
+        at: z.string(),
+      }),
+    )
+    .describe(`Newest first, at most ${HISTORY_SIZE}, since this server started.`),
 });
+
+const withDepth = <T extends { kind: string; value: number }>(x: T): T & { depth?: number } => (x.kind === 'dlq_depth' ? { ...x, depth: x.value } : x);
 
 export function alertRoutes({ alerts }: RouteContext): FastifyPluginAsyncZod {
   return async (app) => {
@@ -39,16 +75,20 @@ export function alertRoutes({ alerts }: RouteContext): FastifyPluginAsyncZod {
       '/alerts',
       {
         config: { access: { action: 'read', queue: 'all' } },
-        schema: { tags: ['dlq'], summary: 'Alert rules (DLQ depth > 0 per queue): current state and recent transitions seen by this server', response: { 200: AlertsView } },
+        schema: { tags: ['dlq'], summary: 'Alert rules (built-in DLQ depth > 0, configured failure rate, oldest-job age, backlog): state per queue and recent transitions seen by this server', response: { 200: AlertsView } },
       },
       async () => {
-        await alerts.check();
+        await alerts.check({ dlqOnly: true });
         const snap = alerts.snapshot();
+        const kindOf = new Map(snap.rules.map((r) => [r.name, r]));
         return {
-          rules: [{ ...DLQ_RULE }],
+          rules: snap.rules.map((r) => ({ id: r.name, description: describeRule(r), kind: r.kind, queue: r.queue, threshold: r.threshold, forMs: r.forMs, windowMs: r.windowMs, source: r.source })),
           checkedAt: snap.checkedAt,
-          queues: snap.queues.map((q) => ({ queue: q.queue, rule: DLQ_RULE.id, depth: q.depth, state: q.firing ? ('firing' as const) : ('ok' as const), since: q.since })),
-          history: snap.history,
+          queues: snap.states.map((s) => {
+            const rule = kindOf.get(s.rule)!;
+            return withDepth({ queue: s.queue, rule: s.rule, kind: rule.kind, state: s.firing ? ('firing' as const) : ('ok' as const), value: s.value, threshold: rule.threshold, since: s.since, pendingSince: s.pendingSince });
+          }),
+          history: snap.history.map((h) => withDepth({ type: h.type, rule: h.rule, kind: h.kind, queue: h.queue, value: h.value, threshold: h.threshold, at: h.at })),
         };
       },
     );

@@ -85,7 +85,7 @@ export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         config: { access: { action: 'read', queue: 'query' } },
         schema: {
           tags: ['push'],
-          summary: 'Live events over SSE (job.added, job.started, job.progress, job.completed, job.retrying, job.dead, queue.paused, dlq.alert.fired, …)',
+          summary: 'Live events over SSE (job.added, job.started, job.progress, job.completed, job.retrying, job.dead, queue.paused, dlq.alert.fired, alert.firing, alert.resolved, …)',
           querystring: z.strictObject({ queue: csv(NameSchema).optional(), job: csv(JobIdSchema).optional(), lastEventId: LastEventId }),
           response: { 200: z.string().describe('text/event-stream'), ...PROBLEM_RESPONSES },
         },

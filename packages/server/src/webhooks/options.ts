@@ -8,7 +8,7 @@
 import { checkInt, checkKnownKeys, checkPlainObject, Issues } from '@spindle/core';
 import { isValidQueuePattern } from '../auth/api-keys.js';
 
-export const WEBHOOK_EVENT_TYPES = ['job.added', 'job.started', 'job.progress', 'job.completed', 'job.retrying', 'job.dead', 'job.cancelled', 'job.replayed', 'job.promoted', 'queue.paused', 'queue.resumed', 'dlq.alert.fired', 'dlq.alert.cleared'];
+export const WEBHOOK_EVENT_TYPES = ['job.added', 'job.started', 'job.progress', 'job.completed', 'job.retrying', 'job.dead', 'job.cancelled', 'job.replayed', 'job.promoted', 'queue.paused', 'queue.resumed', 'dlq.alert.fired', 'dlq.alert.cleared', 'alert.firing', 'alert.resolved'];
 
 export interface WebhookHook {
   url: string;

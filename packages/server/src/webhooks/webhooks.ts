@@ -123,8 +123,9 @@ export class WebhookService {
     this.options.hooks.forEach((hook, index) => {
       if (!hook.events.includes(e.type) || !hook.queues.some((p) => (p.endsWith('*') ? e.queue.startsWith(p.slice(0, -1)) : p === e.queue))) return;
       // Job events name the same job, attempt and time on every server: one delivery between
-      // them. DLQ alerts are each server's own observation: one delivery per server.
-      const id = `hk:${index}:${hash(e.jobId ? `${e.jobId}\n${e.type}\n${e.attempt}\n${e.at}` : `${e.type}\n${e.queue}\n${e.at}\n${this.events.boot}`)}`;
+      // them. Alerts are each server's own observation: one delivery per server and event (the
+      // event id `<boot>.<seq>` tells apart two rules' transitions of one queue in one tick).
+      const id = `hk:${index}:${hash(e.jobId ? `${e.jobId}\n${e.type}\n${e.attempt}\n${e.at}` : `${e.type}\n${e.queue}\n${e.at}\n${e.id}`)}`;
       this.client
         .queue(WEBHOOK_QUEUE)
         .add('hook', { kind: 'hook', hook: index, url: hook.url, event: { ...e, id: '' } } satisfies Delivery, { ...this.deliveryOptions, id })
