@@ -20,51 +20,20 @@
  *     await page.goto(fx.base + '/queues');
  *   } finally { await fx.close(); }
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client, silentLogger, type Backend } from '@spindle/core';
-import { PostgresBackend } from '@spindle/postgres';
 import { ACTIONS, generateApiKey, SpindleServer, type App, type ServerOptions } from '@spindle/server';
-import { SqliteBackend } from '@spindle/sqlite';
-import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { BACKENDS } from '../../server/test/harness.js';
 
-export const TEST_PG_URL = process.env.SPINDLE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const CHROMIUM = process.env.SPINDLE_CHROMIUM ?? '/usr/bin/chromium';
 
 export type BackendName = 'sqlite' | 'postgres';
 export const BACKEND_NAMES: BackendName[] = ['sqlite', 'postgres'];
 
-async function makeBackend(name: BackendName): Promise<{ backend: Backend; cleanup(): Promise<void> }> {
-  if (name === 'sqlite') {
-    const dir = await mkdtemp(join(tmpdir(), 'spindle-dash-'));
-    const backend = new SqliteBackend({ path: join(dir, 'spindle.db') });
-    return {
-      backend,
-      async cleanup() {
-        await backend.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const schema = `spindle_t_${randomBytes(6).toString('hex')}`;
-  const backend = new PostgresBackend({ connectionString: TEST_PG_URL, schema, poolMax: 4 });
-  return {
-    backend,
-    async cleanup() {
-      await backend.close();
-      const admin = new pg.Client({ connectionString: TEST_PG_URL });
-      await admin.connect();
-      try {
-        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
+/** A throwaway backend: an SQLite file or a PostgreSQL schema, as the server's tests make them. */
+function makeBackend(name: BackendName): Promise<{ backend: Backend; cleanup(): Promise<void> }> {
+  return BACKENDS.find((b) => b.name === name)!.make();
 }
 
 export interface DashboardKeys {

@@ -15,6 +15,7 @@
  *   begins empty; the per-minute throughput counters, not this, are the durable record.
  */
 import type { EventLog, WireEvent } from '../push/event-log.js';
+import { BoundedMap } from './bounded-map.js';
 
 const BUCKETS = 56;
 const MINUTE = 60_000;
@@ -71,19 +72,6 @@ export function percentiles(h: Hist | null, kind: 'wait' | 'run'): Percentiles {
   return { count: n, p50: quantile(counts, n, 0.5), p95: quantile(counts, n, 0.95), p99: quantile(counts, n, 0.99) };
 }
 
-/** A Map that forgets its oldest entries beyond a cap. */
-class Bounded<V> extends Map<string, V> {
-  constructor(private readonly cap: number) {
-    super();
-  }
-  override set(key: string, value: V): this {
-    if (this.size >= this.cap && !this.has(key)) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(key, value);
-  }
-}
 
 export interface LatencyQuery {
   fromMs: number;
@@ -104,9 +92,9 @@ export class LatencyWindow {
   /** minute → histogram of every queue. */
   private readonly all = new Map<number, Hist>();
   /** `${minute}:${queue}` → histogram (insertion order ≈ time order). */
-  private readonly byQueue = new Bounded<Hist>(MAX_QUEUE_MINUTES);
-  private readonly dueAt = new Bounded<number>(MAX_TRACKED);
-  private readonly startedAt = new Bounded<number>(MAX_TRACKED);
+  private readonly byQueue = new BoundedMap<Hist>(MAX_QUEUE_MINUTES);
+  private readonly dueAt = new BoundedMap<number>(MAX_TRACKED);
+  private readonly startedAt = new BoundedMap<number>(MAX_TRACKED);
   private unsubscribe: (() => void) | null = null;
   private lastPrune = 0;
   readonly since = new Date();

@@ -22,6 +22,7 @@ import { JOB_STATES, type Client, type DlqDepth, type GroupInfo, type JobState, 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventLog, WireEvent } from '../push/event-log.js';
 import { oldestQueuedAgeMs } from '../http/queue-age.js';
+import { BoundedMap } from './bounded-map.js';
 
 const MAX_TRACKED = 50_000;
 /** How long one database read serves scrapes (the gauges of one scrape share it). */
@@ -39,19 +40,6 @@ interface Snapshot {
 /** OpenTelemetry's messaging duration buckets (seconds). */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 300];
 
-/** A Map that forgets its oldest entries beyond a cap. */
-class BoundedMap<V> extends Map<string, V> {
-  constructor(private readonly cap: number) {
-    super();
-  }
-  override set(key: string, value: V): this {
-    if (this.size >= this.cap && !this.has(key)) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(key, value);
-  }
-}
 
 export class ServerMetrics {
   readonly registry = new Registry();
