@@ -39,6 +39,11 @@ export interface DlqReplaySummary {
 }
 
 const BATCH = 500;
+
+/** `onProgress` is absent or a function: checked before the first batch changes anything. */
+function checkProgressCallback(issues: Issues, onProgress: unknown): void {
+  if (onProgress !== undefined && typeof onProgress !== 'function') issues.add('onProgress', 'must be a function');
+}
 const MAX_IDS = 10_000;
 
 export class Dlq {
@@ -82,6 +87,7 @@ export class Dlq {
   async replay(options: DlqReplayOptions, onProgress?: (n: number) => void): Promise<DlqReplaySummary> {
     const issues = new Issues();
     const selection = this.checkSelection(issues, options, ['toQueue', 'payload']);
+    checkProgressCallback(issues, onProgress);
     if (options.toQueue !== undefined) checkIdentifier(issues, 'toQueue', options.toQueue);
     let payload: string | undefined;
     if (options.payload !== undefined) {
@@ -113,6 +119,7 @@ export class Dlq {
   async purge(selection: DlqSelection, onProgress?: (n: number) => void): Promise<number> {
     const issues = new Issues();
     const sel = this.checkSelection(issues, selection, []);
+    checkProgressCallback(issues, onProgress);
     issues.throwIfAny();
     let purged = 0;
     await this.inBatches(sel, async (s) => {
@@ -128,6 +135,7 @@ export class Dlq {
   async resolve(options: DlqSelection & { note: string }, onProgress?: (n: number) => void): Promise<number> {
     const issues = new Issues();
     const sel = this.checkSelection(issues, options, ['note']);
+    checkProgressCallback(issues, onProgress);
     if (typeof options.note !== 'string' || options.note.trim().length === 0 || options.note.length > 2000) {
       issues.add('note', 'must be a non-empty string of at most 2000 characters');
     }

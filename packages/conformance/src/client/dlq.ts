@@ -34,6 +34,7 @@ export function dlqTests(factory: BackendFactory): void {
         const purgedSteps: number[] = [];
         assert.equal(await client.dlq.purge({ all: true }, (n) => purgedSteps.push(n)), 1_100);
         assert.deepEqual(purgedSteps.filter((n) => n > 0), [500, 500, 100]);
+        await assert.rejects(client.dlq.purge({ all: true }, 'not a function' as never), (err) => err instanceof ValidationError && /onProgress/.test(err.message));
       }));
 
     it('groups dead jobs by reason, replays a filter into another queue, resolves and purges', () =>
