@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Backend, CancelOutcome, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
+import type { Backend, CancelOutcome, JobFilter, JobInsert, JobPage, QueueInfo, RetentionDefaults } from './backend/backend.js';
 import type { JobRecord } from './job/types.js';
 import { ClosedError, ValidationError } from './errors.js';
 import { EventHub, type ClientEventMap, type ClientEventName } from './events.js';
@@ -21,7 +21,7 @@ import { Dlq } from './dlq.js';
 import { getChildren, insertFlow, type FlowResult, type FlowSpec } from './flow.js';
 import { Enqueuer } from './enqueuer.js';
 import { JobAdmin } from './job-admin.js';
-import { checkListParams, checkQueueParams, type ListParams } from './filters.js';
+import { checkFilter, checkListParams, checkQueueParams, type ListParams } from './filters.js';
 import { Queue, type AddResult, type QueueDefinition } from './queue.js';
 import { LeaderElector } from './services/leader-elector.js';
 import { createPruner, createRescuer, DEFAULT_MAINTENANCE, Promoter } from './services/maintenance.js';
@@ -302,6 +302,17 @@ export class Client {
       result[row.queue]![row.state] = row.count;
     }
     return result;
+  }
+
+  /**
+   * How many jobs match `filter` (the filters of listJobs), exactly: what a bulk action by that
+   * filter would select now. Costs one scan of the rows the filter's indexed fields leave.
+   */
+  async countMatching(filter: JobFilter = {}): Promise<number> {
+    const issues = new Issues();
+    const checked = checkFilter(issues, 'filter', filter, true);
+    issues.throwIfAny();
+    return this.run((b) => b.countMatchingJobs({ filter: checked! }));
   }
 
   /** Cancels a job: waiting jobs at once, a running job by signalling its handler. */

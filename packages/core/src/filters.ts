@@ -3,6 +3,7 @@
  * listing entry point so they accept and reject exactly the same input.
  */
 import type { JobFilter, ListJobsParams } from './backend/backend.js';
+import { MAX_REASON_CHARS } from './backend/helpers.js';
 import { JOB_STATES, type JobState } from './job/types.js';
 import { checkDate, checkIdentifier, checkInt, checkJobId, checkKnownKeys, checkPlainObject, describe, Issues } from './validate.js';
 
@@ -14,7 +15,7 @@ export interface ListParams<F = JobFilter> {
   order?: 'newest' | 'oldest';
 }
 
-const FILTER_KEYS = ['queue', 'states', 'name', 'ids', 'createdAfter', 'createdBefore', 'payloadContains', 'errorContains', 'resolved', 'failedAfter', 'failedBefore', 'parentId'];
+const FILTER_KEYS = ['queue', 'states', 'name', 'ids', 'createdAfter', 'createdBefore', 'payloadContains', 'errorContains', 'reason', 'resolved', 'failedAfter', 'failedBefore', 'parentId'];
 const MAX_TEXT = 500;
 
 /** Validates a filter; `allowStates` is false for DLQ filters (state is implied). */
@@ -53,6 +54,10 @@ export function checkFilter(issues: Issues, path: string, value: unknown, allowS
     if (text === undefined) continue;
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT) issues.add(`${path}.${key}`, `must be a string of 1..${MAX_TEXT} characters`);
     else f[key] = text;
+  }
+  if (value.reason !== undefined) {
+    if (typeof value.reason !== 'string' || value.reason.length > MAX_REASON_CHARS) issues.add(`${path}.reason`, `must be a string of at most ${MAX_REASON_CHARS} characters ('' = no reason)`);
+    else f.reason = value.reason;
   }
   if (value.parentId !== undefined && checkJobId(issues, `${path}.parentId`, value.parentId)) f.parentId = value.parentId;
   if (value.resolved !== undefined) {

@@ -1,6 +1,6 @@
 /**
- * `client.jobs`: operator actions on given jobs — retry a finished job, promote a delayed one,
- * delete jobs, edit the payload of a job that has not started. The HTTP API's
+ * `client.jobs`: operator actions on given jobs — retry a finished job (optionally with a new
+ * payload), promote a delayed one, delete jobs, edit the payload of a job that has not started. The HTTP API's
  * `POST /jobs/:id/retry`, `/promote`, `DELETE /jobs/:id`, `PATCH /jobs/:id` and their bulk forms.
  *
  * Invariants:
@@ -13,7 +13,7 @@
  */
 import type { JobActionOutcome, RetryOutcome } from './backend/job-actions.js';
 import type { Client } from './client.js';
-import { checkJobId, Issues, serializeJson } from './validate.js';
+import { checkJobId, checkKnownKeys, checkPlainObject, Issues, serializeJson } from './validate.js';
 
 const MAX_IDS = 10_000;
 
@@ -33,10 +33,22 @@ export class JobAdmin {
    * Puts `completed`, `dead` or `cancelled` jobs back in their queue, due now: attempts reset,
    * round + 1, error history kept (a DLQ replay, for any finished job). `unique_conflict`: a live
    * job of the queue holds the job's unique key. Event `retried`.
+   * Edit and retry: `options.payload` replaces the payload in the same write; it needs exactly
+   * one id and is checked like `updatePayload`'s (JSON, size, the queue's schema).
    */
-  async retry(ids: string[]): Promise<RetryOutcome[]> {
+  async retry(ids: string[], options?: { payload?: unknown }): Promise<RetryOutcome[]> {
     const checked = checkIds(ids);
-    return this.client.run((b) => b.retryJobs({ ids: checked }));
+    const issues = new Issues();
+    if (options !== undefined && checkPlainObject(issues, 'options', options)) checkKnownKeys(issues, 'options', options, ['payload']);
+    const edit = issues.ok && options?.payload !== undefined;
+    if (edit && checked.length !== 1) issues.add('ids', 'must hold exactly one id when options.payload is given');
+    issues.throwIfAny();
+    if (!edit) return this.client.run((b) => b.retryJobs({ ids: checked }));
+    const id = checked[0]!;
+    const job = await this.client.getJob(id);
+    if (job === null) return ['not_found'];
+    const payload = await this.serializedPayload(job.queue, options!.payload);
+    return this.client.run((b) => b.retryJobs({ ids: [id], payload }));
   }
 
   /** Makes `scheduled` (delayed) or `retrying` (backing off) jobs due now. Event `promoted`. */
@@ -69,12 +81,24 @@ export class JobAdmin {
     // another queue — and a finished job is not editable, so the queue read here is the job's
     // queue at the write unless it finished, was replayed elsewhere and queued in between.)
     const job = await this.client.getJob(id);
-    const queue = job === null ? undefined : this.client.registeredQueue(job.queue);
+    const text = await this.serializedPayload(job?.queue, payload);
+    if (job === null) return 'not_found';
+    const [outcome] = await this.client.run((b) => b.updateJobPayloads({ items: [{ id, payload: text }] }));
+    return outcome!;
+  }
+
+  /**
+   * `payload` checked for a job of `queue` (its schema when this client has one, whose output is
+   * stored, as `queue.add` does) and serialized within maxPayloadBytes. Throws ValidationError.
+   */
+  private async serializedPayload(queueName: string | undefined, payload: unknown): Promise<string> {
+    const issues = new Issues();
+    if (payload === undefined) issues.add('payload', 'is required (undefined is not JSON; use null for "nothing")');
+    issues.throwIfAny();
+    const queue = queueName === undefined ? undefined : this.client.registeredQueue(queueName);
     const value = queue === undefined ? payload : await queue.validatePayload(issues, 'payload', payload);
     const text = issues.ok ? serializeJson(issues, 'payload', value, this.client.maxPayloadBytes) : null;
-    issues.throwIfAny(); // serializeJson returns null only with an issue: `text` is set below
-    if (job === null) return 'not_found';
-    const [outcome] = await this.client.run((b) => b.updateJobPayloads({ items: [{ id, payload: text as string }] }));
-    return outcome!;
+    issues.throwIfAny(); // serializeJson returns null only with an issue
+    return text as string;
   }
 }

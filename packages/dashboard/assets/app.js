@@ -9,6 +9,8 @@
  *   `live:tick` so every fragment refreshes once.
  * - Charts: every `.chart[data-chart]` (JSON {t:[unix s], series:[{label, values}]}) is drawn
  *   with uPlot when it appears (initial page and htmx swaps) and resized with the window.
+ * - Select all: a `.select-all` checkbox in a table's head checks or clears every `ids` checkbox
+ *   of that table (the rows of this page; whole-filter actions cover the rest).
  * No eval, no inline script or style: the page's CSP forbids them.
  */
 (function () {
@@ -109,4 +111,13 @@
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();
+  document.addEventListener('change', function (e) {
+    var box = e.target;
+    if (!box || !box.classList || !box.classList.contains('select-all')) return;
+    var table = box.closest('table');
+    if (!table) return;
+    table.querySelectorAll('tbody input[type="checkbox"][name="ids"]').forEach(function (row) {
+      row.checked = box.checked;
+    });
+  });
 })();

@@ -17,8 +17,8 @@ import { fmtTime, formValue, jsonPreview, notice, toInstant, toLocalInput, type 
 export type DlqAction = 'replay' | 'resolve' | 'purge';
 export const DLQ_ACTIONS: readonly DlqAction[] = ['replay', 'resolve', 'purge'];
 export const VERB: Record<DlqAction, string> = { replay: 'Replay', resolve: 'Resolve', purge: 'Purge' };
-/** A group up to this size is acted on by its exact ids; a larger one by `errorContains` (dlq.ts). */
-export const GROUP_EXACT_MAX = 1000;
+/** The most ids one selection action takes (the API's limit for `ids`). */
+export const MAX_SELECTED = 1000;
 
 export interface DlqGroupJson {
   reason: string;
@@ -32,6 +32,8 @@ export interface DlqFilter {
   name?: string;
   q?: string;
   error?: string;
+  /** The exact failure reason (a group's link); never empty. */
+  reason?: string;
   from?: string;
   to?: string;
   /** 'false' (default: unresolved), 'true', or 'all'. */
@@ -56,6 +58,10 @@ export function parseDlqFilter(source: unknown): DlqFilter {
   set('q', trimmed(formValue(source, 'q')));
   set('error', trimmed(formValue(source, 'error')));
   set('cursor', trimmed(formValue(source, 'cursor'), 200));
+  // Not trimmed: a reason is matched exactly, spaces included. Empty means "no reason filter"
+  // (a cleared field); the group of jobs without a reason is acted on through its own button.
+  const reason = formValue(source, 'reason');
+  if (reason) f.reason = reason.slice(0, 200);
   const from = toInstant(formValue(source, 'from'));
   const to = toInstant(formValue(source, 'to'));
   if (from) f.from = from;
@@ -65,17 +71,17 @@ export function parseDlqFilter(source: unknown): DlqFilter {
 
 /** The filter as link/hidden-field values. */
 export function dlqQuery(f: DlqFilter, extra: Record<string, string | number | undefined> = {}): Record<string, string | number | undefined> {
-  return { name: f.name, q: f.q, error: f.error, from: f.from, to: f.to, resolved: f.resolved === 'false' ? undefined : f.resolved, limit: f.limit === 50 ? undefined : f.limit, ...extra };
+  return { name: f.name, q: f.q, error: f.error, reason: f.reason, from: f.from, to: f.to, resolved: f.resolved === 'false' ? undefined : f.resolved, limit: f.limit === 50 ? undefined : f.limit, ...extra };
 }
 
 /** `GET /api/v1/dlq/:queue/jobs` path. */
-export function dlqListPath(queue: string, f: DlqFilter, override: { limit?: number; cursor?: string | null; error?: string } = {}): string {
+export function dlqListPath(queue: string, f: DlqFilter, override: { limit?: number; cursor?: string | null } = {}): string {
   const p = new URLSearchParams();
   if (f.resolved !== 'all') p.set('resolved', f.resolved);
   if (f.name) p.set('name', f.name);
   if (f.q) p.set('q', f.q);
-  const error = override.error ?? f.error;
-  if (error) p.set('error', error);
+  if (f.error) p.set('error', f.error);
+  if (f.reason) p.set('reason', f.reason);
   if (f.from) p.set('from', f.from);
   if (f.to) p.set('to', f.to);
   const cursor = override.cursor === undefined ? f.cursor : override.cursor;
@@ -90,6 +96,7 @@ export function dlqActionFilter(f: DlqFilter): Record<string, unknown> {
   if (f.name) out.name = f.name;
   if (f.q) out.payloadContains = f.q;
   if (f.error) out.errorContains = f.error;
+  if (f.reason) out.reason = f.reason;
   if (f.resolved !== 'all') out.resolved = f.resolved === 'true';
   if (f.from) out.createdAfter = f.from;
   if (f.to) out.createdBefore = f.to;
@@ -101,6 +108,7 @@ export function describeDlqFilter(f: DlqFilter): string {
   if (f.name) parts.push(`name ${f.name}`);
   if (f.q) parts.push(`payload contains "${f.q}"`);
   if (f.error) parts.push(`error contains "${f.error}"`);
+  if (f.reason) parts.push(`failure reason "${f.reason}"`);
   if (f.from) parts.push(`created from ${f.from}`);
   if (f.to) parts.push(`created before ${f.to}`);
   return parts.join(', ');
@@ -125,12 +133,12 @@ function actionButton(queue: string, action: DlqAction, scope: string, confirm: 
   return html`<button type="button" class="dlq-${action} scope-${scope}${action === 'purge' ? ' btn-danger' : ''}" hx-post="${url(['/ui/actions/dlq', queue, action], { scope })}" hx-include="${include}" hx-target="#dlq-result" hx-confirm="${confirm}"${extra}>${label}</button>`;
 }
 
-/** The groups by failure reason, each with its actions. */
+/** The groups by failure reason (unresolved dead jobs, as the DLQ depth counts), each with its actions. */
 export function renderGroups(queue: string, groups: DlqGroupJson[], canDlq: boolean): SafeHtml {
-  if (groups.length === 0) return html`<section class="panel dlq-groups"><h2>By error</h2><p class="empty">No dead job.</p></section>`;
+  if (groups.length === 0) return html`<section class="panel dlq-groups"><h2>By error</h2><p class="empty">No unresolved dead job.</p></section>`;
   const rows = groups.map(
     (g) => html`<tr class="dlq-group" data-reason="${g.reason}">
-  <td class="error error-text"><a href="${url(['/dlq', queue], { error: g.reason || undefined, resolved: 'all' })}">${g.reason || '(no reason)'}</a></td>
+  <td class="error error-text"><a href="${g.reason ? url(['/dlq', queue], { reason: g.reason }) : url(['/dlq', queue])}">${g.reason || '(no reason)'}</a></td>
   <td class="num">${g.count}</td>
   <td><time datetime="${g.firstFailedAt}">${fmtTime(g.firstFailedAt)}</time></td>
   <td><time datetime="${g.lastFailedAt}">${fmtTime(g.lastFailedAt)}</time></td>
@@ -141,9 +149,7 @@ export function renderGroups(queue: string, groups: DlqGroupJson[], canDlq: bool
           queue,
           a,
           'group',
-          g.count > GROUP_EXACT_MAX
-            ? `${VERB[a]} every dead job of ${queue} whose error contains "${g.reason}" (${g.count} in this group; too many to select one by one)?`
-            : `${VERB[a]} the ${g.count} dead jobs of ${queue} failing with "${g.reason}"?`,
+          `${VERB[a]} the ${g.count.toLocaleString('en-US')} unresolved dead jobs of ${queue} failing with "${g.reason || '(no reason)'}"?`,
           VERB[a],
           html` hx-vals="${JSON.stringify({ reason: g.reason })}"`,
         ),
@@ -162,6 +168,7 @@ export function renderDlqFilterForm(queue: string, f: DlqFilter): SafeHtml {
   <label>Name <input type="text" name="name" value="${f.name ?? ''}"></label>
   <label>Payload contains <input type="search" name="q" value="${f.q ?? ''}"></label>
   <label>Error contains <input type="search" name="error" value="${f.error ?? ''}"></label>
+  ${f.reason ? html`<label>Failure reason (exact) <input type="search" name="reason" value="${f.reason}"></label>` : null}
   <label>Created from (UTC) <input type="datetime-local" name="from" value="${toLocalInput(f.from)}"></label>
   <label>to (UTC) <input type="datetime-local" name="to" value="${toLocalInput(f.to)}"></label>
   <label>Show <select name="resolved">${opt('false', 'unresolved')}${opt('true', 'resolved')}${opt('all', 'all')}</select></label>
@@ -217,7 +224,7 @@ export function renderDeadJobs(queue: string, page: JobPageJson, f: DlqFilter, c
   const next = page.nextCursor ? html`<a class="page-next" rel="next" href="${url(['/dlq', queue], dlqQuery(f, { cursor: page.nextCursor }))}">Next page →</a>` : null;
   const first = f.cursor ? html`<a class="page-first" href="${url(['/dlq', queue], dlqQuery(f))}">← First page</a>` : null;
   return html`<form id="dlq-selection" class="scroll"><table class="grid dead-jobs">
-<thead><tr>${canDlq ? html`<th><span class="visually-hidden">Select</span></th>` : null}<th>Id</th><th>Name</th><th>Failure reason</th><th>Attempts</th><th>Last failed</th><th>Payload</th><th>Resolution</th>${canDlq ? html`<th>Actions</th>` : null}</tr></thead>
+<thead><tr>${canDlq ? html`<th><input type="checkbox" class="select-all" aria-label="select every job on this page"></th>` : null}<th>Id</th><th>Name</th><th>Failure reason</th><th>Attempts</th><th>Last failed</th><th>Payload</th><th>Resolution</th>${canDlq ? html`<th>Actions</th>` : null}</tr></thead>
 <tbody>${page.jobs.length ? page.jobs.map((j) => deadRow(queue, j, canDlq)) : html`<tr><td colspan="${cols}" class="empty">No dead job matches.</td></tr>`}</tbody>
 </table></form>
 <nav class="paging">${first} <span>${page.jobs.length} shown</span> ${next}</nav>`;

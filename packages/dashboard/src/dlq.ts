@@ -6,7 +6,7 @@
  *   GET  /dlq/:queue               groups by failure reason, search, dead jobs with cursor paging
  *   POST /ui/actions/dlq/:queue/{replay,resolve,purge}?scope=ids|group|filter|all
  *        ids: ids=…            → {ids} (answered at once; `row=1` answers a replacement table row)
- *        group: reason=…       → the group's exact ids when it has ≤ 1,000 jobs, else {filter: {errorContains: reason}}
+ *        group: reason=…       → {filter: {reason, resolved: false}} (202: a tracked operation)
  *        filter: <dlq filter>  → {filter} (202: a tracked operation)
  *        all                   → {all: true} (202: a tracked operation)
  *        with toQueue (replay) and note (resolve) from the options fields
@@ -14,8 +14,8 @@
  *
  * Invariants: reads and changes only through `ctx.api` as the session's key; controls render only
  * with the `dlq` action; every action is confirmed in the browser (`hx-confirm`, dlq-render.ts).
- * A group's exact members are the dead jobs whose failureReason equals the group's reason (the
- * API's `error` filter is a substring match over reasons and attempt errors, so it is narrowed here).
+ * A group's members are exactly the unresolved dead jobs whose failure reason equals the group's
+ * (the API's `reason` filter; `error` is a substring match over reasons and attempt errors).
  */
 import type { FastifyRequest } from 'fastify';
 import type { DashboardContext, DashboardModule } from './context.js';
@@ -25,7 +25,7 @@ import {
   dlqActionFilter,
   dlqListPath,
   DLQ_ACTIONS,
-  GROUP_EXACT_MAX,
+  MAX_SELECTED,
   parseDlqFilter,
   renderDlqIndex,
   renderDlqQueuePage,
@@ -38,24 +38,8 @@ import {
 export const DLQ_OPERATIONS_PATH = '/ui/dlq/operations';
 const OPERATION_ID = /^[0-9a-fA-F-]{36}$/;
 const NAME = /^[A-Za-z0-9._-]{1,128}$/;
-const MAX_IDS = GROUP_EXACT_MAX;
 
 type ActionAnswer = { replayed?: number; ids?: string[]; skipped?: string[]; purged?: number; resolved?: number; operationId?: string };
-
-/** The ids of the dead jobs whose failure reason is exactly `reason`, or null when more than `MAX_IDS`. */
-async function groupIds(ctx: DashboardContext, request: FastifyRequest, queue: string, reason: string): Promise<{ ids: string[] | null; error?: string }> {
-  const ids: string[] = [];
-  let cursor: string | null = null;
-  const base = parseDlqFilter({ resolved: 'all' });
-  do {
-    const answer: { status: number; body: JobPageJson } = await ctx.api<JobPageJson>(request, 'GET', dlqListPath(queue, base, { limit: 1000, cursor, ...(reason ? { error: reason.slice(0, 500) } : {}) }));
-    if (answer.status !== 200) return { ids: null, error: problemText(answer) };
-    for (const j of answer.body.jobs) if ((j.failureReason ?? '') === reason) ids.push(j.id);
-    if (ids.length > MAX_IDS) return { ids: null };
-    cursor = answer.body.nextCursor;
-  } while (cursor);
-  return { ids };
-}
 
 function summary(action: DlqAction, body: ActionAnswer): string {
   if (action === 'replay') return `Replayed ${body.replayed ?? 0}${body.skipped?.length ? `, skipped ${body.skipped.length} (unique key held by a live job)` : ''}.`;
@@ -81,7 +65,7 @@ const dlqModule: DashboardModule = (app, ctx) => {
     const eq = encodeURIComponent(queue);
     const [depths, groups, page] = await Promise.all([
       ctx.api<{ queues: Array<{ queue: string; depth: number }> }>(request, 'GET', '/dlq'),
-      ctx.api<{ groups: DlqGroupJson[] }>(request, 'GET', `/dlq/${eq}/groups?limit=50`),
+      ctx.api<{ groups: DlqGroupJson[] }>(request, 'GET', `/dlq/${eq}/groups?limit=50&resolved=false`),
       ctx.api<JobPageJson>(request, 'GET', dlqListPath(queue, f)),
     ]);
     const errors = [groups, page].filter((a) => a.status !== 200).map(problemText);
@@ -119,17 +103,11 @@ const dlqModule: DashboardModule = (app, ctx) => {
     if (scope === 'ids') {
       const ids = [...new Set(formValues(request.body, 'ids'))];
       if (ids.length === 0) return fail('Select dead jobs first (the checkboxes of the table).');
-      if (ids.length > MAX_IDS) return fail('At most 1,000 jobs at once; use the filter actions.');
+      if (ids.length > MAX_SELECTED) return fail('At most 1,000 jobs at once; use the filter actions.');
       body.ids = ids;
     } else if (scope === 'group') {
-      const reason = formValue(request.body, 'reason') ?? '';
-      const exact = await groupIds(ctx, request, queue, reason);
-      if (exact.error) return fail(exact.error);
-      if (exact.ids && exact.ids.length === 0) return ctx.fragment(reply, notice('ok', 'No dead job left in this group.'));
-      if (exact.ids) body.ids = exact.ids;
-      else if (reason) {
-        body.filter = { errorContains: reason.slice(0, 500) };
-      } else return fail('This group is too large to select exactly; use the filter or all actions.');
+      // The group as the page shows it: its exact reason, unresolved jobs only.
+      body.filter = { reason: (formValue(request.body, 'reason') ?? '').slice(0, 200), resolved: false };
     } else if (scope === 'filter') {
       body.filter = dlqActionFilter(parseDlqFilter(request.body));
     } else if (scope === 'all') {

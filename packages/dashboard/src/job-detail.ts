@@ -8,9 +8,11 @@
  *                                        `HX-Refresh: true`, so attempts, result and actions redraw
  *   POST /ui/actions/job/:id/{retry,cancel,promote,delete}  → the API's single-job actions
  *   POST /ui/actions/job/:id/edit       payload=<JSON>: a dead job is replayed from the DLQ with
- *                                        it (POST /dlq/:queue/replay {ids:[id], payload}); a job
- *                                        not started yet gets it by PATCH /jobs/:id and, when
- *                                        delayed or retrying, is promoted
+ *                                        it (POST /dlq/:queue/replay {ids:[id], payload}); a
+ *                                        completed or cancelled one is retried with it
+ *                                        (POST /jobs/:id/retry {payload}); a job not started yet
+ *                                        gets it by PATCH /jobs/:id and, when delayed or retrying,
+ *                                        is promoted
  *
  * Invariants: reads and changes only through `ctx.api` as the session's key; a successful action
  * answers `HX-Refresh: true` (or `HX-Redirect` to the list after a delete); failures are shown
@@ -78,6 +80,9 @@ const jobDetailModule: DashboardModule = (app, ctx) => {
         const answer = await ctx.api<{ replayed: number; skipped: string[] }>(request, 'POST', `/dlq/${encodeURIComponent(queue)}/replay`, { ids: [id], payload });
         if (answer.status !== 200) return ctx.fragment(reply, notice('error', problemText(answer)));
         if (answer.body.replayed !== 1) return ctx.fragment(reply, notice('error', answer.body.skipped.length ? 'Not replayed: a live job of this queue holds its unique key.' : 'Not replayed: the job is no longer dead.'));
+      } else if (status === 'completed' || status === 'cancelled') {
+        const answer = await ctx.api<{ outcome: string }>(request, 'POST', `/jobs/${eid}/retry`, { payload });
+        if (answer.status !== 200) return ctx.fragment(reply, notice('error', problemText(answer)));
       } else {
         const patched = await patch(request, eid, payload);
         if (patched.status !== 200) return ctx.fragment(reply, notice('error', problemText(patched)));

@@ -35,8 +35,9 @@ export function actionsFor(status: JobStatus): JobAction[] {
   if (!TERMINAL.includes(status)) out.push('cancel');
   if (status === 'scheduled' || status === 'retrying') out.push('promote');
   if (status !== 'running') out.push('delete');
-  // Dead: DLQ replay with a new payload. Not started yet: PATCH the payload (then promote).
-  if (status === 'dead' || status === 'scheduled' || status === 'queued' || status === 'retrying' || status === 'waiting') out.push('edit');
+  // Dead: DLQ replay with a new payload. Completed or cancelled: retry with a new payload.
+  // Not started yet: PATCH the payload (then promote). Only a running job has no edit.
+  if (status !== 'running') out.push('edit');
   return out;
 }
 
@@ -94,7 +95,12 @@ function renderActions(job: JobJson, p: DetailPermissions): SafeHtml | null {
     actions.includes(a)
       ? html`<button type="button" class="action-${a}${a === 'delete' ? ' btn-danger' : ''}" hx-post="${url(['/ui/actions/job', job.id, a])}" hx-target="#job-action-result" hx-confirm="${confirm}">${label}</button>`
       : null;
-  const editHint = job.status === 'dead' ? 'Replays the job from the DLQ with this payload.' : 'Replaces the payload; a delayed or retrying job is then made due now.';
+  const editHint =
+    job.status === 'dead'
+      ? 'Replays the job from the DLQ with this payload.'
+      : TERMINAL.includes(job.status)
+        ? 'Runs the job again, as a new round, with this payload.'
+        : 'Replaces the payload; a delayed or retrying job is then made due now.';
   return html`<section class="panel job-actions">
   <h2>Actions</h2>
   ${button('retry', 'Retry', `Run job ${job.id} again?`)} ${button('cancel', 'Cancel', `Cancel job ${job.id}?`)} ${button('promote', 'Run now', `Make job ${job.id} due now?`)} ${button('delete', 'Delete', `Delete job ${job.id} for good?`)}

@@ -140,42 +140,33 @@ export function describeFilter(f: JobsFilter): string {
 export type ApiGet = <T>(path: string) => Promise<{ status: number; body: T }>;
 
 export interface MatchCount {
-  /** Jobs counted (a lower bound when `capped`). */
+  /** Jobs the filter selects now, exactly. */
   count: number;
-  capped: boolean;
   /** The ids, when the filter selects by ids (whole-filter actions then act on these). */
   ids?: string[];
   error?: { status: number; body: unknown };
 }
 
+/** `GET /api/v1/jobs/count` path for the filter: the list query without its paging. */
+export function apiCountPath(f: JobsFilter): string {
+  const list = new URLSearchParams(apiListPath(f).slice('/jobs?'.length));
+  list.delete('limit');
+  list.delete('cursor');
+  return `/jobs/count?${list.toString()}`;
+}
+
 /**
- * How many jobs the filter selects now. A filter of only queue and states reads the queue counts
- * (one request); any other walks the list 1,000 at a time up to `cap`.
+ * How many jobs the filter selects now: the API's exact count (one request). An id filter (at
+ * most 100 ids) lists its jobs instead, since its actions need the ids that exist.
  */
-export async function countMatching(get: ApiGet, f: JobsFilter, cap = 10_000): Promise<MatchCount> {
-  const states = filterStates(f);
-  if (!f.id && !f.name && !f.q && !f.from && !f.to) {
-    const answer = f.queue
-      ? await get<{ counts: Record<string, number> }>(`/queues/${encodeURIComponent(f.queue)}`)
-      : await get<{ queues: Array<{ counts: Record<string, number> }> }>('/queues');
-    if (answer.status === 200) {
-      const list = f.queue ? [(answer.body as { counts: Record<string, number> }).counts] : (answer.body as { queues: Array<{ counts: Record<string, number> }> }).queues.map((q) => q.counts);
-      let count = 0;
-      for (const counts of list) for (const [state, n] of Object.entries(counts)) if (!states || states.includes(state as JobStatus)) count += n;
-      return { count, capped: false };
-    }
-    if (f.queue && answer.status === 404) return { count: 0, capped: false };
-    // Otherwise (a key limited to some queues asking for all): walk the list like any filter.
+export async function countMatching(get: ApiGet, f: JobsFilter): Promise<MatchCount> {
+  if (f.id) {
+    const answer = await get<JobPageJson>(apiListPath(f, { limit: 1000, cursor: null }));
+    if (answer.status !== 200) return { count: 0, error: answer };
+    const ids = answer.body.jobs.map((j) => j.id);
+    return { count: ids.length, ids };
   }
-  let count = 0;
-  let cursor: string | null = null;
-  const ids: string[] = [];
-  do {
-    const answer: { status: number; body: JobPageJson } = await get<JobPageJson>(apiListPath(f, { limit: 1000, cursor }));
-    if (answer.status !== 200) return { count, capped: false, error: answer };
-    count += answer.body.jobs.length;
-    if (f.id) ids.push(...answer.body.jobs.map((j) => j.id));
-    cursor = answer.body.nextCursor;
-  } while (cursor && count < cap);
-  return { count, capped: cursor !== null, ...(f.id ? { ids } : {}) };
+  const answer = await get<{ count: number }>(apiCountPath(f));
+  if (answer.status !== 200) return { count: 0, error: answer };
+  return { count: answer.body.count };
 }

@@ -61,7 +61,7 @@ export function renderJobsTable(page: JobPageJson, f: JobsFilter, canAdmin: bool
   return html`${canAdmin ? renderBulkBar(f) : null}
 <form id="jobs-selection" class="jobs-selection scroll">
 <table class="grid jobs-table">
-  <thead><tr>${canAdmin ? html`<th><span class="visually-hidden">Select</span></th>` : null}<th>Id</th><th>Queue</th><th>Name</th><th>State</th><th>Attempt</th><th>Created</th><th>Run at</th><th>Payload</th></tr></thead>
+  <thead><tr>${canAdmin ? html`<th><input type="checkbox" class="select-all" aria-label="select every job on this page"></th>` : null}<th>Id</th><th>Queue</th><th>Name</th><th>State</th><th>Attempt</th><th>Created</th><th>Run at</th><th>Payload</th></tr></thead>
   <tbody>${rows.length ? rows : html`<tr><td colspan="${canAdmin ? 9 : 8}" class="empty">No jobs match this filter.</td></tr>`}</tbody>
 </table>
 </form>
@@ -93,11 +93,11 @@ function filterInputs(f: JobsFilter): SafeHtml[] {
 /** The count preview of a whole-filter action, with its confirm button. */
 export function renderPreview(action: BulkAction, f: JobsFilter, m: MatchCount): SafeHtml {
   const what = describeFilter(f);
-  const n = m.capped ? `more than ${m.count}` : String(m.count);
+  const n = m.count.toLocaleString('en-US');
   if (m.count === 0) return html`<div class="preview" data-count="0">${notice('ok', `No job matches (${what}): nothing to ${action}.`)}</div>`;
-  return html`<form class="preview" data-count="${m.count}" data-capped="${m.capped ? 'true' : 'false'}" hx-post="${url(['/ui/actions/jobs/filter', action])}" hx-target="this" hx-swap="outerHTML" hx-confirm="${VERB[action]} ${n} jobs (${what})?">
+  return html`<form class="preview" data-count="${m.count}" hx-post="${url(['/ui/actions/jobs/filter', action])}" hx-target="this" hx-swap="outerHTML" hx-confirm="${VERB[action]} ${n} jobs (${what})?">
   ${filterInputs(f)}
-  <input type="hidden" name="expected" value="${m.capped ? '' : m.count}">
+  <input type="hidden" name="expected" value="${m.count}">
   <p><strong class="preview-count">${n}</strong> jobs match (${what}).${action === 'retry' ? ' Only finished jobs (completed, dead, cancelled) can be retried.' : action === 'delete' ? ' Running jobs are skipped.' : ''}</p>
   <button type="submit" class="btn-danger">${VERB[action]} ${n} jobs</button>
 </form>`;

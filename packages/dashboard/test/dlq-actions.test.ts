@@ -58,7 +58,7 @@ for (const backend of BACKEND_NAMES) {
       // Replay the group "Error: Timeout": its substring also matches b1's reason, which must stay.
       const res = await injectPost(fx.app, '/ui/actions/dlq/grp/replay?scope=group', admin, { reason: 'Error: Timeout' });
       assert.equal(res.statusCode, 200);
-      assert.match(res.body, /Replayed 2/);
+      assert.match(await settle(res.body), /replayed 2/);
       assert.equal(await state(a1!), 'queued');
       assert.equal(await state(a2!), 'queued');
       assert.equal(await state(b1!), 'dead');
@@ -98,7 +98,7 @@ for (const backend of BACKEND_NAMES) {
       assert.match(bad.body, /target queue name/);
     });
 
-    it('job detail actions follow the state; edit payload & retry for dead and pending jobs', async () => {
+    it('job detail actions follow the state; edit payload & retry for dead, cancelled and pending jobs', async () => {
       const [deadId] = await killed('det', [{ reason: 'boom' }]);
       const detail = await page(`/jobs/${deadId}`, admin);
       assert.match(detail.body, /hx-post="\/ui\/actions\/job\/[^"]+\/retry"/);
@@ -117,11 +117,14 @@ for (const backend of BACKEND_NAMES) {
       const cancelled = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/cancel`, admin);
       assert.equal(cancelled.headers['hx-refresh'], 'true');
       assert.equal(await state(delayed.id), 'cancelled');
-      const again = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/cancel`, admin);
-      assert.match(again.body, /already finished/);
-      const retried = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/retry`, admin);
-      assert.equal(retried.headers['hx-refresh'], 'true');
-      assert.equal(await state(delayed.id), 'queued');
+      const twice = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/cancel`, admin);
+      assert.match(twice.body, /already finished/);
+      const retried = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/edit`, admin, { payload: '{"a":3}' });
+      assert.equal(retried.headers['hx-refresh'], 'true', retried.body);
+      const again = await fx.client.getJob(delayed.id);
+      assert.deepEqual([again?.state, again?.round, again?.payload], ['queued', 1, { a: 3 }], 'a cancelled job edited and retried');
+      const refused = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/retry`, admin);
+      assert.match(refused.body, /notice error/, 'a queued job is not retried');
       const deleted = await injectPost(fx.app, `/ui/actions/job/${delayed.id}/delete`, admin);
       assert.equal(deleted.headers['hx-redirect'], '/jobs?queue=det2&state=all');
       assert.equal(await state(delayed.id), undefined);
@@ -157,13 +160,19 @@ for (const backend of BACKEND_NAMES) {
       assert.deepEqual(seen.sort(), jobs.map((j) => j.id).sort(), 'every job once, newest first over 3 pages');
     });
 
-    it('a group too large for ids is acted on by its error text, as a tracked operation', async () => {
-      const ids = await killed('big', Array.from({ length: 1001 }, (_, n) => ({ reason: 'Overloaded', n })));
+    it('a group of any size is acted on by its exact reason, unresolved jobs only, as a tracked operation', async () => {
+      const ids = await killed('big', Array.from({ length: 1001 }, (_, n) => ({ reason: n === 0 ? 'Overloaded now' : 'Overloaded', n })));
+      const resolvedBefore = ids[1]!;
+      await fx.client.dlq.resolve({ ids: [resolvedBefore], note: 'earlier' });
+      const view = await page('/dlq/big', admin);
+      assert.match(view.body, /data-reason="Error: Overloaded">.*?<td class="num">999<\/td>/s, 'the group counts unresolved jobs, like the depth');
       const started = await injectPost(fx.app, '/ui/actions/dlq/big/resolve?scope=group', admin, { reason: 'Error: Overloaded', note: 'capacity' });
       assert.match(started.body, /class="operation /, started.body);
       const done = await settle(started.body);
-      assert.match(done, /resolved 1001/);
+      assert.match(done, /resolved 999/);
       assert.equal((await fx.client.getJob(ids[1000]!))?.resolution?.note, 'capacity');
+      assert.equal((await fx.client.getJob(resolvedBefore))?.resolution?.note, 'earlier', 'an already resolved job keeps its note');
+      assert.equal((await fx.client.getJob(ids[0]!))?.resolution, null, 'a reason that only contains the group\'s is another group');
     });
 
     it('a read-only key sees no control, and its posts are refused by the API', async () => {

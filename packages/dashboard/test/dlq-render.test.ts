@@ -27,7 +27,7 @@ describe('dlq rendering', () => {
     const out = renderDlqQueuePage('emails', 3, groups, { jobs: [dead], nextCursor: null }, parseDlqFilter({ q: XSS[1] }), true, [XSS[0]!]).value;
     assertInert(out);
     assert.match(out, /hx-vals="\{&quot;reason&quot;:&quot;Error: &lt;script&gt;/);
-    assert.match(out, /hx-confirm="Replay the 3 dead jobs of emails failing with &quot;Error: &lt;script&gt;/);
+    assert.match(out, /hx-confirm="Replay the 3 unresolved dead jobs of emails failing with &quot;Error: &lt;script&gt;/);
   });
 
   it('groups: count, first/last seen, sample, per-group actions for dlq keys', () => {

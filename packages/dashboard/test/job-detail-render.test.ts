@@ -48,7 +48,9 @@ describe('job detail rendering', () => {
     assert.deepEqual(actionsFor('dead'), ['retry', 'delete', 'edit']);
     assert.deepEqual(actionsFor('running'), ['cancel']);
     assert.deepEqual(actionsFor('retrying'), ['cancel', 'promote', 'delete', 'edit']);
-    assert.deepEqual(actionsFor('completed'), ['retry', 'delete']);
+    assert.deepEqual(actionsFor('completed'), ['retry', 'delete', 'edit']);
+    assert.deepEqual(actionsFor('cancelled'), ['retry', 'delete', 'edit']);
+    assert.match(renderJobDetail({ ...dead, status: 'completed' }, ALL).value, /Runs the job again, as a new round, with this payload/);
     const out = renderJobDetail(dead, ALL).value;
     assert.match(out, /hx-post="\/ui\/actions\/job\/j-9\/retry"/);
     assert.match(out, /hx-post="\/ui\/actions\/job\/j-9\/edit"/);

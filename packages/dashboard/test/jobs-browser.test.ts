@@ -169,6 +169,26 @@ for (const backend of BACKEND_NAMES) {
       assert.deepEqual({ queued: counts.queued, dead: counts.dead, completed: counts.completed }, { queued: previewed, dead: 3, completed: 2 });
     });
 
+    it('select all checks every row of the page, and the selection action acts on exactly those', async () => {
+      const q = fx.client.queue('pick');
+      const added = await q.addBulk(Array.from({ length: 5 }, (_, n) => ({ name: 'later', payload: { n }, opts: { delay: 3_600_000 } })));
+      const page = await fx.newPage();
+      await page.goto(`${fx.base}/jobs?queue=pick&state=scheduled&limit=25`);
+      const rows = page.locator('table.jobs-table tbody input[name="ids"]');
+      assert.equal(await rows.count(), 5);
+      await page.check('table.jobs-table thead input.select-all');
+      assert.deepEqual(await rows.evaluateAll((boxes) => boxes.map((b) => (b as HTMLInputElement).checked)), [true, true, true, true, true]);
+      await page.uncheck('table.jobs-table thead input.select-all');
+      assert.equal(await page.locator('table.jobs-table tbody input[name="ids"]:checked').count(), 0);
+      await page.check('table.jobs-table thead input.select-all');
+      await page.uncheck(`tr[data-job-id="${added[0]!.id}"] input[name="ids"]`);
+      await page.click('button.bulk-selected[data-action="cancel"]');
+      await page.waitForSelector('.bulk-result[data-action="cancel"]');
+      assert.equal(await page.locator('.bulk-result').getAttribute('data-ok'), '4');
+      const states = await Promise.all(added.map(async (a) => (await fx.client.getJob(a.id))?.state));
+      assert.deepEqual(states, ['scheduled', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    });
+
     it('payloads and error messages with markup render as text and never execute', async () => {
       const dialogsBefore = fx.dialogs.length;
       const q = fx.client.queue('xss');

@@ -39,19 +39,19 @@ describe('jobs filter', () => {
     assert.equal(bulkFilter(f), null);
   });
 
-  it('counts a queue+states filter from the queue counts, anything else by walking pages', async () => {
+  it('counts a filter with the exact count endpoint; an id filter by listing its ids', async () => {
     const calls: string[] = [];
     const get = async <T>(path: string) => {
       calls.push(path);
-      if (path === '/queues/emails') return { status: 200, body: { counts: { queued: 3, dead: 2, completed: 10 } } as T };
-      const page = path.includes('cursor=') ? { jobs: [jobJson({ id: 'c' })], nextCursor: null } : { jobs: [jobJson({ id: 'a' }), jobJson({ id: 'b' })], nextCursor: 'n1' };
-      return { status: 200, body: page as T };
+      if (path.startsWith('/jobs/count?')) return { status: 200, body: { count: 12_345 } as T };
+      return { status: 200, body: { jobs: [jobJson({ id: 'a' }), jobJson({ id: 'c' })], nextCursor: null } as T };
     };
-    assert.deepEqual(await countMatching(get, parseFilter({ queue: 'emails', state: 'dead,queued' })), { count: 5, capped: false });
-    assert.deepEqual(await countMatching(get, parseFilter({ queue: 'emails', q: 'x' })), { count: 3, capped: false });
-    assert.deepEqual(await countMatching(get, parseFilter({ id: 'a,b,c' })), { count: 3, capped: false, ids: ['a', 'b', 'c'] });
-    assert.deepEqual(await countMatching(get, parseFilter({ q: 'x' }), 2), { count: 2, capped: true });
-    assert.ok(calls.every((c) => c === '/queues/emails' || /limit=1000/.test(c)));
+    assert.deepEqual(await countMatching(get, parseFilter({ queue: 'emails', state: 'dead,queued', q: 'x', cursor: 'abc', limit: '25' })), { count: 12_345 });
+    assert.equal(calls.at(-1), '/jobs/count?queue=emails&state=dead%2Cqueued&q=x', 'the list query without its paging');
+    assert.deepEqual(await countMatching(get, parseFilter({ id: 'a,b,c' })), { count: 2, ids: ['a', 'c'] });
+    assert.match(calls.at(-1)!, /^\/jobs\?.*id=a%2Cb%2Cc/);
+    const refused = async <T>() => ({ status: 404, body: { code: 'not_found' } as T });
+    assert.equal((await countMatching(refused, parseFilter({ queue: 'secret' }))).error?.status, 404);
   });
 });
 
@@ -87,15 +87,17 @@ describe('jobs page rendering', () => {
 
   it('previews a whole-filter action with its count and posts the same filter', () => {
     const f = parseFilter({ queue: 'emails', state: 'dead', q: XSS[0] });
-    const out = renderPreview('retry', f, { count: 12, capped: false }).value;
+    const out = renderPreview('retry', f, { count: 12 }).value;
     assertInert(out);
     assert.match(out, /data-count="12"/);
     assert.match(out, /hx-post="\/ui\/actions\/jobs\/filter\/retry"/);
     assert.match(out, /hx-confirm="Retry 12 jobs \(/);
     assert.match(out, /name="expected" value="12"/);
     assert.match(out, /name="state" value="dead"/);
-    assert.match(renderPreview('delete', f, { count: 0, capped: false }).value, /nothing to delete/);
-    assert.match(renderPreview('cancel', f, { count: 10000, capped: true }).value, /more than 10000/);
+    assert.match(renderPreview('delete', f, { count: 0 }).value, /nothing to delete/);
+    const large = renderPreview('cancel', f, { count: 1_234_567 }).value;
+    assert.match(large, /Cancel 1,234,567 jobs/);
+    assert.match(large, /name="expected" value="1234567"/);
   });
 
   it('summarises bulk outcomes', () => {

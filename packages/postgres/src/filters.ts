@@ -38,6 +38,7 @@ export function filterConditions(filter: JobFilter | undefined, p: Params, j = '
     where.push(`(${j}.failure_reason ILIKE ${pattern} ESCAPE '\\'
       OR EXISTS (SELECT 1 FROM jsonb_array_elements(${j}.errors) AS err(e) WHERE err.e->>'message' ILIKE ${pattern} ESCAPE '\\'))`);
   }
+  if (filter.reason !== undefined) where.push(`coalesce(${j}.failure_reason, '') = ${p.add(filter.reason)}`);
   if (filter.resolved !== undefined) {
     where.push(`${j}.state = 'dead' AND ${j}.resolved_at IS ${filter.resolved ? 'NOT NULL' : 'NULL'}`);
   }

@@ -71,7 +71,7 @@ const retrySql = perSchema(({ jobs }) => `WITH ${clockCte('$1')}, ${INPUT},
     SELECT j.id, j.unique_key, j.queue AS target, i.ord FROM input i JOIN ${jobs} j ON j.id = i.id
     WHERE ${recheckStateSql('j.state', RETRYABLE_STATES)}
   ), ${movableCtes(jobs, 'ord')}, out AS (
-    UPDATE ${jobs} j SET ${restartSetSql('j.queue', 'NULL')}
+    UPDATE ${jobs} j SET ${restartSetSql('j.queue', '$5')}
     FROM clock c
     WHERE j.id = ANY(ARRAY(SELECT id FROM movable)) AND ${recheckStateSql('j.state', RETRYABLE_STATES)}
     RETURNING j.id, ${jobEventSql({ type: `'retried'`, job: 'j' })} AS ev
@@ -162,7 +162,7 @@ export async function retryJobs(ctx: Ctx, params: RetryJobsParams): Promise<Retr
   ctx.db.assertOpen();
   if (params.ids.length === 0) return [];
   return settle<RetryOutcome>('retryJobs', params.ids, 'wrong_state', (ids) =>
-    retryOnUniqueViolation('retryJobs', () => run(ctx, 'retryJobs', 'retry_jobs', retrySql, [params.now ?? null, ids])),
+    retryOnUniqueViolation('retryJobs', () => run(ctx, 'retryJobs', 'retry_jobs', retrySql, [params.now ?? null, ids, params.payload ?? null])),
   );
 }
 

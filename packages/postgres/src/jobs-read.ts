@@ -1,5 +1,5 @@
 /**
- * Reads: getJob, listJobs (filters + keyset paging by seq), countJobs, and the queue settings
+ * Reads: getJob, listJobs (filters + keyset paging by seq), countJobs, countMatchingJobs, and the queue settings
  * (pause, resume, listQueues).
  *
  * Invariants:
@@ -17,6 +17,7 @@
 import {
   decodeCursor,
   encodeCursor,
+  type JobFilter,
   type JobPage,
   type JobRecord,
   type JobState,
@@ -90,6 +91,23 @@ export async function countJobs(ctx: Ctx, params: { queue?: string } = {}): Prom
     values: p.values,
   });
   return rows.map((r) => ({ queue: r.queue as string, state: r.state as QueueStateCount['state'], count: r.count as number }));
+}
+
+/**
+ * The exact number of jobs `filter` selects. Several states are counted one state per branch
+ * (each on its partial index, as listJobs scans them) and summed.
+ */
+export async function countMatchingJobs(ctx: Ctx, params: { filter: JobFilter }): Promise<number> {
+  const p = new Params();
+  const where = filterConditions(params.filter, p, 'j', true);
+  const states = params.filter.states === undefined ? undefined : [...new Set(params.filter.states)];
+  const count = (state: string[]) => `SELECT count(*) AS n FROM ${ctx.names.jobs} j ${whereClause([...where, ...state])}`;
+  const text =
+    states === undefined || states.length <= 1
+      ? count(states === undefined ? [] : [stateInSql('j.state', states)])
+      : `SELECT sum(u.n) AS n FROM (${states.map((s) => count([`j.state = ${stateSql(s)}`])).join(' UNION ALL ')}) u`;
+  const rows = await ctx.db.query('countMatchingJobs', { text: `SELECT coalesce((${text}), 0)::bigint AS n`, values: p.values });
+  return Number(rows[0]!.n);
 }
 
 async function setPaused(ctx: Ctx, queue: string, paused: boolean): Promise<void> {

@@ -268,6 +268,9 @@ export class PostgresBackend implements Backend {
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]> {
     return read.countJobs(this.ctx, params);
   }
+  countMatchingJobs(params: { filter: JobFilter }): Promise<number> {
+    return read.countMatchingJobs(this.ctx, params);
+  }
   oldestQueuedAt(queue: string): Promise<Date | null> {
     return read.oldestQueuedAt(this.ctx, queue);
   }

@@ -12,7 +12,7 @@
 import { createServer } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import type { Client } from '@spindle/core';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { parseJsonBody } from './http/json-body.js';
 import { ApiProblem, problem, sendProblem, toProblem } from './http/problem.js';
@@ -82,6 +82,20 @@ export const API_PREFIX = '/api/v1';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
+/** Whether a request carries a body at all (a length above 0, or a chunked one). */
+function hasBody(headers: FastifyRequest['headers']): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's body schema is optional: a request without any body skips the JSON check. */
+    optionalBody?: boolean;
+  }
+}
+
 export async function buildApp(context: RouteContext): Promise<App> {
   const { options } = context;
   const app = Fastify({
@@ -125,9 +139,11 @@ export async function buildApp(context: RouteContext): Promise<App> {
     }
   });
   // Routes that take a body answer 415 to anything but JSON (a missing Content-Type included);
-  // routes without a body schema ignore an empty body.
+  // routes without a body schema ignore an empty body; a route whose body is optional
+  // (`config.optionalBody`) also takes a request that sends none at all.
   app.addHook('preValidation', async (request) => {
     if (!BODY_METHODS.has(request.method) || !request.routeOptions.schema?.body) return;
+    if (request.routeOptions.config.optionalBody && !hasBody(request.headers)) return;
     const type = request.headers['content-type'];
     if (typeof type !== 'string' || !/^application\/json\s*(;|$)/i.test(type)) {
       throw new ApiProblem(415, 'unsupported_media_type', 'Send the body as application/json.');

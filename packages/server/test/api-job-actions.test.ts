@@ -1,7 +1,8 @@
 /**
  * Operator actions on jobs through the API, on both backends: retry a dead job (new round,
  * history kept), promote a delayed one, edit the payload of a queued one, delete; state guards
- * answer 409 and change nothing; bulk by ids answers per id; bulk by filter is an operation.
+ * answer 409 and change nothing; bulk by ids answers per id; bulk by filter is an operation;
+ * edit and retry of a finished job; exact counts of a filter; a DLQ group selected by its reason.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -68,6 +69,42 @@ for (const maker of BACKENDS) {
         const both = await call(app, 'POST', '/api/v1/jobs/delete', { ids: [ids[0]], filter: { queue: 'bulk' } });
         assert.equal(both.status, 400);
         assert.equal((await client.getJob(ids[0]!))?.state, 'queued', 'nothing changed');
+      }));
+
+    test("edit and retry a completed job; count a filter exactly; a group's reason selects exactly its jobs", () =>
+      withServer(maker, async ({ app, client }) => {
+        const { body: a } = await call(app, 'POST', '/api/v1/queues/edit/jobs', { name: 'a', payload: { to: 'ada' } });
+        const c = (await call(app, 'POST', '/api/v1/queues/edit/claim', { workerId: 'w' })).body.jobs[0];
+        await call(app, 'POST', `/api/v1/jobs/${c.id}/complete`, { attempt: c.attempt, leaseToken: c.leaseToken, result: 'sent' });
+        const edited = await call(app, 'POST', `/api/v1/jobs/${a.id}/retry`, { payload: { to: 'grace' } });
+        assert.deepEqual(edited.body, { id: a.id, outcome: 'ok' });
+        const again = await client.getJob(a.id);
+        assert.deepEqual([again?.state, again?.round, again?.payload, again?.result], ['queued', 1, { to: 'grace' }, null]);
+        const refused = await call(app, 'POST', `/api/v1/jobs/${a.id}/retry`, { payload: { to: 'nobody' } });
+        assert.equal(refused.status, 409, 'a queued job is not retried');
+        assert.deepEqual((await client.getJob(a.id))?.payload, { to: 'grace' }, 'and its payload is left alone');
+        assert.equal((await call(app, 'POST', `/api/v1/jobs/${a.id}/retry`, { payload: { to: 'x' }, queue: 'y' })).status, 400);
+
+        await call(app, 'POST', '/api/v1/queues/edit/jobs/batch', { jobs: Array.from({ length: 12 }, (_, i) => ({ name: i % 4 === 0 ? 'rare' : 'common', payload: { i } })) });
+        const count = async (query: string) => (await call(app, 'GET', `/api/v1/jobs/count?${query}`)).body;
+        assert.deepEqual(await count('queue=edit'), { count: 13 });
+        assert.deepEqual(await count('queue=edit&state=queued&name=rare'), { count: 3 });
+        assert.deepEqual(await count('queue=edit&state=queued,completed&q=%22i%22%3A1'), { count: 3 }, 'payload text "i":1 matches i = 1, 10 and 11');
+        assert.equal((await call(app, 'GET', '/api/v1/jobs/count?queue=edit&limit=5')).status, 400, 'paging is not a count parameter');
+
+        for (const [i, reason] of ['disk full', 'disk full', 'disk full on /var'].entries()) {
+          const { body: d } = await call(app, 'POST', '/api/v1/queues/grouped/jobs', { name: 'd', payload: { i } });
+          const claimed = (await call(app, 'POST', '/api/v1/queues/grouped/claim', { workerId: 'w' })).body.jobs[0];
+          await call(app, 'POST', `/api/v1/jobs/${claimed.id}/fail`, { attempt: 1, leaseToken: claimed.leaseToken, error: { message: reason }, permanent: true });
+          assert.equal((await client.getJob(d.id))?.state, 'dead');
+        }
+        const resolved = await call(app, 'POST', '/api/v1/dlq/grouped/resolve', { filter: { reason: 'Error: disk full on /var' }, note: 'fixed' });
+        assert.equal(resolved.status, 202);
+        await waitFor(async () => (await call(app, 'GET', '/api/v1/dlq')).body.queues.find((q: { queue: string }) => q.queue === 'grouped')?.depth === 2, 'resolved');
+        const open = await call(app, 'GET', '/api/v1/dlq/grouped/groups?resolved=false');
+        assert.deepEqual(open.body.groups.map((g: { reason: string; count: number }) => [g.reason, g.count]), [['Error: disk full', 2]]);
+        assert.equal((await call(app, 'GET', '/api/v1/dlq/grouped/groups')).body.groups.length, 2);
+        assert.deepEqual(await count('queue=grouped&reason=Error%3A%20disk%20full'), { count: 2 });
       }));
   });
 }

@@ -59,6 +59,10 @@ export function filterWhere(filter: JobFilter | undefined): SqlWhere {
     );
     params.fError = likeContains(filter.errorContains);
   }
+  if (filter.reason !== undefined) {
+    clauses.push("coalesce(failure_reason, '') = @fReason");
+    params.fReason = filter.reason;
+  }
   const deadOnly = filter.resolved !== undefined || filter.failedAfter !== undefined || filter.failedBefore !== undefined;
   let states: JobState[] | null = filter.states === undefined ? null : normalizeStates(filter.states);
   if (deadOnly) states = states === null || states.includes('dead') ? ['dead'] : [];

@@ -13,8 +13,8 @@
  *   spindle_jobs. A miss is told apart (`not_found` / `wrong_state`) by one more probe, only
  *   for the items that missed.
  * - A retry is the DLQ replay's write (`restartJob` in dlq.ts) from any terminal state, in the
- *   job's own queue and with its own payload; a job whose unique key a live job of its queue
- *   holds is left as it is (`unique_conflict`).
+ *   job's own queue, with its own payload or the one `payload` gives (edit and retry); a job
+ *   whose unique key a live job of its queue holds is left as it is (`unique_conflict`).
  * - Events (`retried`, `promoted`, `removed`, `updated`) reach the outbox inside the transaction
  *   and local subscribers after COMMIT (tx.ts). `removed` carries the state the job had.
  * - Flows (flows.ts): deleting an unfinished child settles its waiting parent as a failed child;
@@ -61,7 +61,7 @@ export function retryJobs(store: Store, params: RetryJobsParams): RetryOutcome[]
       const job = store.conn.stmt(FIND).get(id) as (RestartCandidate & { state: JobState }) | undefined;
       if (job === undefined) return 'not_found';
       if (!RETRYABLE_STATES.includes(job.state)) return 'wrong_state';
-      const row = restartJob(store, job, { from: 'finished', queue: job.queue, payload: null, now });
+      const row = restartJob(store, job, { from: 'finished', queue: job.queue, payload: params.payload ?? null, now });
       if (row === 'unique_conflict') return row;
       if (row === undefined) return 'wrong_state';
       events.push(jobEvent('retried', row, now));

@@ -1,5 +1,5 @@
 /**
- * Reads: getJob, listJobs (filters + keyset paging), countJobs, listQueues, and the queue
+ * Reads: getJob, listJobs (filters + keyset paging), countJobs, countMatchingJobs, listQueues, and the queue
  * pause switch (pauseQueue / resumeQueue).
  *
  * Invariants:
@@ -18,6 +18,7 @@
 import {
   decodeCursor,
   encodeCursor,
+  type JobFilter,
   type JobPage,
   type JobRecord,
   type JobState,
@@ -25,7 +26,7 @@ import {
   type QueueInfo,
   type QueueStateCount,
 } from '@spindle/core';
-import { filterWhere } from './filters.js';
+import { filterWhere, whereSql, withStates } from './filters.js';
 import { JOB_COLUMNS, toJobRecord, type JobRow } from './rows.js';
 import { countSql, jobQueuesSql, selectSeqs } from './state-index.js';
 import type { Store } from './tx.js';
@@ -62,6 +63,17 @@ export function countJobs(store: Store, params?: { queue?: string }): QueueState
   const rows =
     params?.queue === undefined ? store.conn.stmt(COUNT_ALL).all() : store.conn.stmt(COUNT_QUEUE).all({ queue: params.queue });
   return rows as Array<{ queue: string; state: JobState; count: number }>;
+}
+
+/**
+ * The exact number of jobs `filter` selects: one aggregate with the state restriction as
+ * literals (one state: its partial index; an id list: the id index). Linear in the rows that
+ * pass the indexed conditions — text searches read each of those rows.
+ */
+export function countMatchingJobs(store: Store, params: { filter: JobFilter }): number {
+  const where = filterWhere(params.filter);
+  const row = store.conn.stmt(`SELECT count(*) AS n FROM spindle_jobs ${whereSql(withStates(where))}`).get(where.params) as { n: number };
+  return row.n;
 }
 
 // Queues with jobs (skip-scans of the queue-led partial indexes, see state-index.ts) or a

@@ -96,7 +96,7 @@ import { EventHub } from './events.js';
 import { finalizeJobs } from './finalize.js';
 import * as flows from './flows.js';
 import * as admin from './jobs-admin.js';
-import { countJobs, getJob, listJobs, listQueues, oldestQueuedAt, setQueuePaused } from './jobs-read.js';
+import { countJobs, countMatchingJobs, getJob, listJobs, listQueues, oldestQueuedAt, setQueuePaused } from './jobs-read.js';
 import * as maintenance from './jobs-maintenance.js';
 import { cancelJobs, extendLeases, insertJobs, updateProgress } from './jobs-write.js';
 import { claimJobs, holdQueue, setQueueLimits } from './claim.js';
@@ -242,6 +242,9 @@ export class SqliteBackend implements Backend {
   }
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]> {
     return this.run('countJobs', (s) => countJobs(s, params));
+  }
+  countMatchingJobs(params: { filter: JobFilter }): Promise<number> {
+    return this.run('countMatchingJobs', (s) => countMatchingJobs(s, params));
   }
   oldestQueuedAt(queue: string): Promise<Date | null> {
     return this.run('oldestQueuedAt', (s) => oldestQueuedAt(s, queue));

@@ -103,6 +103,22 @@ export function adminTests(suite: Suite): void {
       assert.equal((await claimOne(backend, { queue: 'completed', now: at(600) })).id, jobs.completed);
     });
 
+    suite.test('edit and retry: a payload given with the retry is stored by the same restart', async ({ backend, at }) => {
+      const jobs = await everyState(backend, at);
+      const before = await snapshot(backend, [jobs.completed, jobs.cancelled, jobs.dead]);
+      const payload = JSON.stringify({ edited: true });
+      for (const record of before) {
+        assert.deepStrictEqual(await backend.retryJobs({ ids: [record.id], payload, now: at(500) }), ['ok']);
+        const after = await mustGet(backend, record.id);
+        assertRestarted({ ...after, payload: record.payload }, record, at(500));
+        assert.deepStrictEqual(after.payload, { edited: true });
+      }
+      // A refused retry changes nothing, the payload included.
+      const live = await snapshot(backend, [jobs.queued]);
+      assert.deepStrictEqual(await backend.retryJobs({ ids: [jobs.queued], payload, now: at(600) }), ['wrong_state']);
+      await assertUnchanged(backend, live);
+    });
+
     suite.test('refuses to retry a job that is not finished and answers not_found for an unknown id', async ({ backend, at }) => {
       const jobs = await everyState(backend, at);
       const live = [jobs.scheduled, jobs.queued, jobs.running.id, jobs.retrying];

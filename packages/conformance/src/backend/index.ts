@@ -8,6 +8,7 @@ import { createSuite, type ConformanceOptions } from '../suite.js';
 import { adminTests } from './admin.js';
 import { cancelTests } from './cancel.js';
 import { claimTests } from './claim.js';
+import { countTests } from './counts.js';
 import { dispatchTests } from './dispatch.js';
 import { dlqTests } from './dlq.js';
 import { eventTests } from './events.js';
@@ -43,6 +44,7 @@ export function runBackendConformance(options: ConformanceOptions): void {
     maintenanceTests(suite);
     retentionTests(suite);
     readTests(suite);
+    countTests(suite);
     dlqTests(suite);
     adminTests(suite);
     eventTests(suite);

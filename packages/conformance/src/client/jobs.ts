@@ -1,7 +1,8 @@
 /**
  * Client-level operator actions (`client.jobs`): retry a dead job that then runs again, promote
  * a delayed job that a worker then runs at once, delete (never a running job), edit a payload
- * (validated by the queue's schema, whose output is stored), the client events of each, and
+ * (validated by the queue's schema, whose output is stored), edit and retry of a finished job,
+ * exact filtered counts, the client events of each, and
  * input validation that throws ValidationError and writes nothing.
  */
 import { describe, it } from 'node:test';
@@ -89,6 +90,39 @@ export function jobActionTests(factory: BackendFactory): void {
         assert.equal(await client.jobs.updatePayload('no-such-job', { to: 'x' }), 'not_found');
       }));
 
+    it('edits and retries a completed job: the new payload, through the schema, runs in the next round', () =>
+      withClient(factory, async (client) => {
+        const q = client.queue('resend', { schema: z.object({ to: z.string().trim().email() }) });
+        const seen: unknown[] = [];
+        q.process(async (job) => {
+          seen.push(job.payload);
+        });
+        const { id } = await q.add('send', { to: 'ada@example.com' });
+        await waitFor(async () => (await client.getJob(id))?.state === 'completed', 'completed');
+        await assert.rejects(client.jobs.retry([id], { payload: { to: 'nope' } }), (err: unknown) => err instanceof ValidationError && /payload\.to/.test(err.message));
+        assert.equal((await client.getJob(id))?.state, 'completed', 'a refused edit left the job alone');
+        assert.deepEqual(await client.jobs.retry([id], { payload: { to: ' grace@example.com ' } }), ['ok']);
+        const again = await waitFor(async () => {
+          const job = await client.getJob(id);
+          return job?.state === 'completed' && job.round === 1 ? job : null;
+        }, 'completed again');
+        assert.deepEqual(again.payload, { to: 'grace@example.com' });
+        assert.deepEqual(seen, [{ to: 'ada@example.com' }, { to: 'grace@example.com' }]);
+        assert.deepEqual(await client.jobs.retry(['no-such-job'], { payload: {} }), ['not_found']);
+      }));
+
+    it('counts the jobs a filter selects, exactly, and validates the filter', () =>
+      withClient(factory, async (client) => {
+        const q = client.queue('countable');
+        await q.addBulk(Array.from({ length: 30 }, (_, i) => ({ name: 'x', payload: { n: i, flag: i % 3 === 0 ? 'yes' : 'no' }, opts: { delay: 3_600_000 } })));
+        assert.equal(await client.countMatching({ queue: 'countable' }), 30);
+        assert.equal(await client.countMatching({ queue: 'countable', states: ['scheduled'], payloadContains: '"flag":"yes"' }), 10);
+        assert.equal(await client.countMatching({ queue: 'countable', states: ['queued'] }), 0);
+        await assert.rejects(client.countMatching({ queue: 'bad queue' } as never), ValidationError);
+        await assert.rejects(client.countMatching({ colour: 'red' } as never), (err: unknown) => err instanceof ValidationError && /colour/.test(err.message));
+        await assert.rejects(client.countMatching({ reason: 'x'.repeat(201) }), (err: unknown) => err instanceof ValidationError && /reason/.test(err.message));
+      }));
+
     it('rejects malformed ids and payloads and writes nothing', () =>
       withClient(factory, async (client) => {
         const q = client.queue('guarded');
@@ -104,6 +138,9 @@ export function jobActionTests(factory: BackendFactory): void {
           [() => client.jobs.updatePayload(id, undefined), /payload: is required/],
           [() => client.jobs.updatePayload(id, { when: new Date() }), /payload\.when/],
           [() => client.jobs.updatePayload(id, { big: 'x'.repeat(2_000) }), /over the 1024-byte limit/],
+          [() => client.jobs.retry([id, id], { payload: {} }), /ids: must hold exactly one id when options\.payload is given/],
+          [() => client.jobs.retry([id], { payload: {}, queue: 'x' } as never), /options\.queue/],
+          [() => client.jobs.retry([id], { payload: { big: 'x'.repeat(2_000) } }), /over the 1024-byte limit/],
         ];
         for (const [call, message] of bad) {
           await assert.rejects(call, (err: unknown) => err instanceof ValidationError && message.test(err.message), String(message));

@@ -144,6 +144,8 @@ export interface Backend extends ScheduleStore, TopicStore {
   getChildren(parentId: string): Promise<JobRecord[]>;
   listJobs(params: ListJobsParams): Promise<JobPage>;
   countJobs(params?: { queue?: string }): Promise<QueueStateCount[]>;
+  /** How many jobs match `filter` (every JobFilter field, as listJobs reads it): an exact count. */
+  countMatchingJobs(params: { filter: JobFilter }): Promise<number>;
   /**
    * The earliest `runAt` among the queue's `queued` jobs (when the longest-waiting one became
    * due), or null: by a loose scan over its priorities of the claim index, O(priorities × log n).

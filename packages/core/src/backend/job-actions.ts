@@ -41,12 +41,18 @@ export const DELETABLE_STATES: readonly JobState[] = ['scheduled', 'queued', 're
 /**
  * A `completed`, `dead` or `cancelled` job goes back to `queued` with `runAt = now`,
  * `attempt = 0`, `round + 1`; lease, failure fields, resolution, result, finish and expiry
- * cleared; error history, payload and queue kept — what a DLQ replay does to a dead job.
+ * cleared; error history and queue kept, payload kept unless `payload` replaces it — what a DLQ
+ * replay does to a dead job.
  * Event `retried`.
  */
 export interface RetryJobsParams {
   ids: string[];
   now?: Date;
+  /**
+   * Edit and retry: the new payload (JSON text, validated by the core) stored with the restart,
+   * in the same write; every listed job gets it (the core passes it with exactly one id).
+   */
+  payload?: string;
 }
 
 /** A `scheduled` or `retrying` job becomes `queued` with `runAt = now`. Event `promoted`. */

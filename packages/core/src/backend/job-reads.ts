@@ -55,6 +55,11 @@ export interface JobFilter {
   payloadContains?: string;
   /** Case-insensitive substring of the failure reason or of any attempt error's message. */
   errorContains?: string;
+  /**
+   * The exact failure reason, as a DLQ group shows it (`''`: jobs without one): the selection
+   * behind a group's actions, however many jobs it holds.
+   */
+  reason?: string;
   /** Dead jobs only: true = resolved by an operator, false = not yet. */
   resolved?: boolean;
   /** Dead jobs only: failed at or after / before. */

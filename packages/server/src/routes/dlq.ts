@@ -21,6 +21,7 @@ const FilterSchema = z.strictObject({
   name: NameSchema.optional(),
   payloadContains: z.string().min(1).max(500).optional(),
   errorContains: z.string().min(1).max(500).optional(),
+  reason: z.string().max(200).optional().describe('The exact failure reason of a group (empty: no reason).'),
   resolved: z.boolean().optional(),
   createdAfter: InstantSchema.optional(),
   createdBefore: InstantSchema.optional(),
@@ -53,6 +54,7 @@ function scoped(queue: string, body: SelectionBody): { filter: DlqFilter; byIds:
     if (f.name) filter.name = f.name;
     if (f.payloadContains) filter.payloadContains = f.payloadContains;
     if (f.errorContains) filter.errorContains = f.errorContains;
+    if (f.reason !== undefined) filter.reason = f.reason;
     if (f.resolved !== undefined) filter.resolved = f.resolved;
     for (const key of ['createdAfter', 'createdBefore', 'failedAfter', 'failedBefore'] as const) if (f[key]) filter[key] = new Date(f[key]);
   }
@@ -87,7 +89,10 @@ export function dlqRoutes({ client, operations }: RouteContext): FastifyPluginAs
           tags: ['dlq'],
           summary: 'Dead jobs of a queue grouped by failure reason',
           params: QueueParams,
-          querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() }),
+          querystring: z.strictObject({
+            limit: z.coerce.number().int().min(1).max(1000).optional(),
+            resolved: z.enum(['true', 'false']).optional().describe('Only resolved (true) or unresolved (false) dead jobs; default both.'),
+          }),
           response: {
             200: z.object({ groups: z.array(z.object({ reason: z.string(), count: z.int(), firstFailedAt: z.string(), lastFailedAt: z.string(), sampleJobId: z.string() })) }),
             ...PROBLEM_RESPONSES,
@@ -95,7 +100,9 @@ export function dlqRoutes({ client, operations }: RouteContext): FastifyPluginAs
         },
       },
       async (request) => {
-        const groups = await client.dlq.groups({ filter: { queue: request.params.queue }, limit: request.query.limit ?? 100 });
+        const filter: DlqFilter = { queue: request.params.queue };
+        if (request.query.resolved) filter.resolved = request.query.resolved === 'true';
+        const groups = await client.dlq.groups({ filter, limit: request.query.limit ?? 100 });
         return {
           groups: groups.map((g) => ({ reason: g.reason, count: g.count, firstFailedAt: g.firstFailedAt.toISOString(), lastFailedAt: g.lastFailedAt.toISOString(), sampleJobId: g.sampleJobId })),
         };

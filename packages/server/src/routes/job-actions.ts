@@ -1,6 +1,7 @@
 /**
  * Operator actions on jobs, one at a time and in bulk:
- *   POST /jobs/:id/retry     a finished job (completed, dead, cancelled) runs again (new round)
+ *   POST /jobs/:id/retry     a finished job (completed, dead, cancelled) runs again (new round),
+ *                            with `{payload}` under a new payload (edit and retry)
  *   POST /jobs/:id/promote   a delayed or retrying job is due now
  *   DELETE /jobs/:id         any job that is not running
  *   PATCH /jobs/:id          a new payload for a job that has not started
@@ -29,6 +30,8 @@ const BulkFilter = z.strictObject({
   states: z.array(StateSchema).min(1).max(8).optional(),
   name: NameSchema.optional(),
   payloadContains: z.string().min(1).max(500).optional(),
+  errorContains: z.string().min(1).max(500).optional(),
+  reason: z.string().max(200).optional(),
   createdAfter: InstantSchema.optional(),
   createdBefore: InstantSchema.optional(),
 });
@@ -64,15 +67,16 @@ function toFilter(f: z.infer<typeof BulkFilter>): JobFilter {
   if (f.states) filter.states = f.states;
   if (f.name) filter.name = f.name;
   if (f.payloadContains) filter.payloadContains = f.payloadContains;
+  if (f.errorContains) filter.errorContains = f.errorContains;
+  if (f.reason !== undefined) filter.reason = f.reason;
   if (f.createdAfter) filter.createdAfter = new Date(f.createdAfter);
   if (f.createdBefore) filter.createdBefore = new Date(f.createdBefore);
   return filter;
 }
 
 export function jobActionRoutes({ client, operations }: RouteContext): FastifyPluginAsyncZod {
-  const one = (path: string, method: 'POST' | 'DELETE', action: 'retry' | 'promote' | 'delete', summary: string) => ({ path, method, action, summary });
+  const one = (path: string, method: 'POST' | 'DELETE', action: 'promote' | 'delete', summary: string) => ({ path, method, action, summary });
   const singles = [
-    one('/jobs/:id/retry', 'POST', 'retry', 'Run a finished job (completed, dead, cancelled) again, as a new round'),
     one('/jobs/:id/promote', 'POST', 'promote', 'Make a delayed or retrying job due now'),
     one('/jobs/:id', 'DELETE', 'delete', 'Delete a job that is not running'),
   ];
@@ -92,6 +96,27 @@ export function jobActionRoutes({ client, operations }: RouteContext): FastifyPl
         },
       });
     }
+
+    app.post(
+      '/jobs/:id/retry',
+      {
+        config: { access: { action: 'admin', queue: 'job' }, optionalBody: true },
+        schema: {
+          tags: ['jobs'],
+          summary: 'Run a finished job (completed, dead, cancelled) again, as a new round; with `payload`, edit and retry',
+          params: JobParams,
+          body: z.strictObject({ payload: z.unknown().optional().describe('A new payload stored with the restart (checked like PATCH /jobs/:id).') }).nullish(),
+          response: { 200: Outcome, ...PROBLEM_RESPONSES },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        await loadJob(client, id, request.grant, 'admin');
+        const payload = request.body?.payload;
+        const [outcome] = await client.jobs.retry([id], payload === undefined ? undefined : { payload });
+        return single(id, outcome!, ['ok']);
+      },
+    );
 
     app.patch(
       '/jobs/:id',

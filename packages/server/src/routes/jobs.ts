@@ -15,7 +15,7 @@ import { checkJobsAccess, loadJob } from '../http/job-access.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
-import { JobListQuery, listParams } from '../http/list-query.js';
+import { JobCountQuery, JobListQuery, listParams } from '../http/list-query.js';
 import { ApiProblem } from '../http/problem.js';
 import { EnqueueBatchBody, EnqueueBody, EnqueueResult, JobPageView, JobParams, JobView, PROBLEM_RESPONSES, QueueParams } from '../http/schemas.js';
 import { childView, jobView } from '../http/views.js';
@@ -110,6 +110,19 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
         const q = request.query;
         const page = await client.listJobs(listParams(q, { ...(q.queue ? { queue: q.queue } : {}), ...(q.state ? { states: q.state } : {}), ...(q.parentId ? { parentId: q.parentId } : {}) }));
         return { jobs: page.jobs.map((j) => jobView(j, { includePayload: request.grant.allows('read-payload', j.queue) })), nextCursor: page.nextCursor };
+      },
+    );
+
+    app.get(
+      '/jobs/count',
+      {
+        config: { access: { action: 'read', queue: 'query' } },
+        schema: { tags: ['jobs'], summary: 'How many jobs match the filters of GET /jobs (exact; what a bulk action by that filter selects now)', querystring: JobCountQuery, response: { 200: z.object({ count: z.int() }), ...PROBLEM_RESPONSES } },
+      },
+      async (request) => {
+        const q = request.query;
+        const { filter } = listParams(q, { ...(q.queue ? { queue: q.queue } : {}), ...(q.state ? { states: q.state } : {}), ...(q.parentId ? { parentId: q.parentId } : {}) });
+        return { count: await client.countMatching(filter) };
       },
     );
 
