@@ -177,7 +177,7 @@ for (const backend of BACKEND_NAMES) {
       const rows = page.locator('table.jobs-table tbody input[name="ids"]');
       assert.equal(await rows.count(), 5);
       await page.check('table.jobs-table thead input.select-all');
-      assert.deepEqual(await rows.evaluateAll((boxes) => boxes.map((b) => (b as HTMLInputElement).checked)), [true, true, true, true, true]);
+      assert.deepEqual(await rows.evaluateAll((boxes) => boxes.map((b) => (b as unknown as { checked: boolean }).checked)), [true, true, true, true, true]);
       await page.uncheck('table.jobs-table thead input.select-all');
       assert.equal(await page.locator('table.jobs-table tbody input[name="ids"]:checked').count(), 0);
       await page.check('table.jobs-table thead input.select-all');

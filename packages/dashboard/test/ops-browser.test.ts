@@ -72,7 +72,7 @@ for (const backend of BACKEND_NAMES) {
         ] as const) {
           const res = await page.goto(fx.base + path);
           assert.ok(res && res.status() < 400, `${path} answered ${res?.status()}`);
-          await page.waitForSelector(selector, { timeout: 5000 });
+          await page.waitForSelector(selector, { timeout: 15_000 });
         }
         await page.goto(`${fx.base}/workers`);
         const busyRow = page.locator('tr[data-worker]', { has: page.locator(`a[href="/jobs/${running.id}"]`) });
@@ -124,7 +124,7 @@ for (const backend of BACKEND_NAMES) {
       await page.selectOption('.seek-form select[name="group"]', 'audit');
       await page.selectOption('.seek-form select[name="mode"]', 'earliest');
       await page.click('.seek-form button[type="submit"]');
-      await page.waitForSelector('#topic-groups .notice.ok', { timeout: 5000 });
+      await page.waitForSelector('#topic-groups .notice.ok', { timeout: 15_000 });
       assert.ok(fx.dialogs.some((d) => d.startsWith('confirm: Move the committed offsets')), fx.dialogs.join('\n'));
       assert.deepEqual(await lagOf(page, 'audit', 0), { committed: 0, highWater: hw(0), lag: hw(0) });
       assert.deepEqual(await lagOf(page, 'audit', 1), { committed: 0, highWater: hw(1), lag: hw(1) });
@@ -140,7 +140,7 @@ for (const backend of BACKEND_NAMES) {
       assert.equal((await fx.client.listJobs({ filter: { queue: 'sched-q' }, limit: 10 })).jobs.length, 0);
       await row().locator('button[data-action="run"]').click();
       const link = page.locator('#schedules-table a.run-job');
-      await link.waitFor({ timeout: 5000 });
+      await link.waitFor({ timeout: 15_000 });
       const jobId = (await link.innerText()).trim();
       const jobs = (await fx.client.listJobs({ filter: { queue: 'sched-q' }, limit: 10 })).jobs;
       assert.deepEqual(jobs.map((j) => j.id), [jobId]);
@@ -148,10 +148,10 @@ for (const backend of BACKEND_NAMES) {
       assert.ok(fx.dialogs.some((d) => d.startsWith('confirm: Enqueue one hourly job into sched-q')), fx.dialogs.join('\n'));
 
       await row().locator('button[data-action="pause"]').click();
-      await page.waitForSelector('tr[data-schedule="hourly"][data-paused="true"]', { timeout: 5000 });
+      await page.waitForSelector('tr[data-schedule="hourly"][data-paused="true"]', { timeout: 15_000 });
       assert.equal((await fx.client.schedules.get('hourly'))?.paused, true);
       await row().locator('button[data-action="delete"]').click();
-      await page.waitForSelector('#schedules-table .notice.ok', { timeout: 5000 });
+      await page.waitForSelector('#schedules-table .notice.ok', { timeout: 15_000 });
       await waitFor(async () => (await row().count()) === 0, 'the row to go');
       assert.equal(await fx.client.schedules.get('hourly'), null);
       fx.assertClean();

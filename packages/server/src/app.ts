@@ -6,6 +6,8 @@
  * Invariants:
  * - Every answer that is not 2xx is problem+json (error handler, 404/405 handler, 415 hook).
  * - A request with a body must be `application/json`; the body goes through `parseJsonBody`.
+ * - Path parameters and query values holding U+0000 or a lone surrogate are a 400 `invalid_text`,
+ *   like such a body (json-body.ts `checkText`).
  * - Response schemas document the API; responses are serialized with plain JSON.stringify
  *   (no per-response re-validation on the hot path).
  */
@@ -14,13 +16,16 @@ import fastifySwagger from '@fastify/swagger';
 import type { Client } from '@spindle/core';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { parseJsonBody } from './http/json-body.js';
+import { checkText, parseJsonBody } from './http/json-body.js';
 import { ApiProblem, problem, sendProblem, toProblem } from './http/problem.js';
 import { RouteTable } from './http/route-table.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { EventLog } from './push/event-log.js';
 import { registerAuth } from './auth/guard.js';
 import type { KeyStore } from './auth/key-store.js';
+import { KeyRateLimiter } from './http/rate-limit.js';
+import { loggerOptions } from './http/logging.js';
+import { registerAudit } from './http/audit.js';
 import type { ServerMetrics } from './metrics/metrics.js';
 import type { LatencyWindow } from './metrics/latency-window.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -99,13 +104,14 @@ declare module 'fastify' {
 export async function buildApp(context: RouteContext): Promise<App> {
   const { options } = context;
   const app = Fastify({
-    logger: options.logger === false ? false : options.logger === true ? { level: 'info' } : options.logger,
+    // Redaction, scrubbed URLs and trimmed errors: http/logging.ts (reliability S9).
+    logger: loggerOptions(options.logger),
     bodyLimit: options.bodyLimitBytes,
     routerOptions: { maxParamLength: 300 },
     // Our own http.Server: Node checks header/request timeouts only every
     // `connectionsCheckingInterval`, 30 s by default — too coarse for a 10 s header limit.
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         {
           headersTimeout: options.headersTimeoutMs,
           requestTimeout: options.requestTimeoutMs,
@@ -113,7 +119,11 @@ export async function buildApp(context: RouteContext): Promise<App> {
           maxHeaderSize: 16 * 1024,
         },
         handler,
-      ),
+      );
+      // A connection cap (reliability S8): connections past it are closed as they arrive.
+      server.maxConnections = options.maxConnections;
+      return server;
+    },
     return503OnClosing: true,
     // No implicit HEAD twins of GET routes: every route is declared, with its access rule.
     exposeHeadRoutes: false,
@@ -121,12 +131,19 @@ export async function buildApp(context: RouteContext): Promise<App> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     genReqId: () => crypto.randomUUID(),
+    // Malformed URLs and over-long path segments are refused before routing: answered as
+    // problem+json like every other error, without echoing the path (Fastify's default does).
+    frameworkErrors: (err, request, reply) => {
+      const { body, headers } = toProblem(err, request);
+      return sendProblem(reply, body, headers);
+    },
   });
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.method, route.url));
   app.decorate('spindleRoutes', routes);
 
-  registerAuth(app, context.keys);
+  registerAuth(app, context.keys, context.keys && options.rateLimit ? new KeyRateLimiter(options.rateLimit) : null);
+  registerAudit(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
@@ -148,6 +165,12 @@ export async function buildApp(context: RouteContext): Promise<App> {
     if (typeof type !== 'string' || !/^application\/json\s*(;|$)/i.test(type)) {
       throw new ApiProblem(415, 'unsupported_media_type', 'Send the body as application/json.');
     }
+  });
+  // Path parameters and query values obey the body's text rules (U+0000, lone surrogates: 400),
+  // checked after validation so a malformed name still gets its validation_failed.
+  app.addHook('preHandler', async (request) => {
+    for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) checkText(value, `Path parameter ${name}`);
+    for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) checkText(value, 'A query parameter');
   });
   app.addContentTypeParser('*', (request, _payload, done) => {
     // Any other media type: refuse it where a body is expected, otherwise leave the body unread.

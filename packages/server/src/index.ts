@@ -17,3 +17,4 @@ export { type WireEvent, type EventFilter, EventLog } from './push/event-log.js'
 export { SPINDLE_VERSION } from './version.js';
 export { generateApiKey, hashSecret, ACTIONS, ROLES, type Action, type ApiKeyRecord, type Scope } from './auth/api-keys.js';
 export { KeyStore, type AuthOptions, type KeyRecordInput } from './auth/key-store.js';
+export { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './http/rate-limit.js';

@@ -12,6 +12,7 @@
 import { checkInt, checkKnownKeys, checkPlainObject, Issues, ValidationError } from '@spindle/core';
 import { resolveAlerts, type AlertsOptions, type ResolvedAlerts } from './alerts/rules.js';
 import type { AuthOptions } from './auth/key-store.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitOptions, type ResolvedRateLimit } from './http/rate-limit.js';
 import { resolveWebhooks, type ResolvedWebhooks, type WebhookOptions } from './webhooks/options.js';
 
 export const MIB = 1024 * 1024;
@@ -53,6 +54,14 @@ export interface ServerOptions {
    * with it every route but the health probes and the API description needs a key.
    */
   auth?: AuthOptions;
+  /**
+   * Per-key rate limit (token bucket, applied when auth is on): `{ perSecond, burst }`, default
+   * 1,000/s with bursts of 2,000; `false` turns it off. Excess requests get 429 `rate_limited`
+   * with `Retry-After`.
+   */
+  rateLimit?: RateLimitOptions | false;
+  /** Most open TCP connections; further ones are closed at once (default 10,000). */
+  maxConnections?: number;
   /** Signed webhooks: per queue (`hooks`) and per job (`callbackUrl` on enqueue). */
   webhooks?: WebhookOptions;
   /** Fastify/pino logger: true (info), false (silent, the default for tests), or pino options. */
@@ -75,10 +84,13 @@ export interface ResolvedServerOptions {
   logger: boolean | Record<string, unknown>;
   dashboard: boolean;
   auth: AuthOptions | null;
+  /** null: no per-key limit. */
+  rateLimit: ResolvedRateLimit | null;
+  maxConnections: number;
   webhooks: ResolvedWebhooks | null;
 }
 
-const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'alerts', 'logger', 'auth', 'webhooks', 'dashboard'];
+const KEYS = ['host', 'port', 'bodyLimitBytes', 'eventBufferSize', 'heartbeatMs', 'defaultLeaseMs', 'headersTimeoutMs', 'requestTimeoutMs', 'workerReportMs', 'dlqAlertIntervalMs', 'alerts', 'logger', 'auth', 'rateLimit', 'maxConnections', 'webhooks', 'dashboard'];
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const issues = new Issues();
@@ -98,6 +110,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     logger: o.logger ?? false,
     dashboard: o.dashboard ?? true,
     auth: o.auth ?? null,
+    rateLimit: { ...DEFAULT_RATE_LIMIT },
+    maxConnections: o.maxConnections ?? 10_000,
     webhooks: null,
   };
   if (o.webhooks !== undefined) resolved.webhooks = resolveWebhooks(o.webhooks, issues);
@@ -110,6 +124,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   checkInt(issues, 'options.headersTimeoutMs', resolved.headersTimeoutMs, 100, 10_000);
   checkInt(issues, 'options.requestTimeoutMs', resolved.requestTimeoutMs, 100, 30_000);
   checkInt(issues, 'options.workerReportMs', resolved.workerReportMs, 10, 60_000);
+  checkInt(issues, 'options.maxConnections', resolved.maxConnections, 1, 1_000_000);
   if (o.dlqAlertIntervalMs !== undefined) checkInt(issues, 'options.dlqAlertIntervalMs', o.dlqAlertIntervalMs, 10, 3_600_000);
   try {
     resolved.alerts = resolveAlerts(o.alerts, 'options.alerts', typeof o.dlqAlertIntervalMs === 'number' ? o.dlqAlertIntervalMs : undefined);
@@ -124,6 +139,15 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     if (resolved.auth.keys === undefined && resolved.auth.keysFile === undefined) issues.add('options.auth', 'needs keys or keysFile');
     if (resolved.auth.keys !== undefined && !Array.isArray(resolved.auth.keys)) issues.add('options.auth.keys', 'must be an array of key records');
     if (resolved.auth.keysFile !== undefined && (typeof resolved.auth.keysFile !== 'string' || resolved.auth.keysFile.length === 0)) issues.add('options.auth.keysFile', 'must be a file path');
+  }
+  if (o.rateLimit === false) resolved.rateLimit = null;
+  else if (o.rateLimit !== undefined && checkPlainObject(issues, 'options.rateLimit', o.rateLimit)) {
+    checkKnownKeys(issues, 'options.rateLimit', o.rateLimit as Record<string, unknown>, ['perSecond', 'burst']);
+    const given = o.rateLimit as RateLimitOptions;
+    const limit: ResolvedRateLimit = { perSecond: given.perSecond ?? DEFAULT_RATE_LIMIT.perSecond, burst: given.burst ?? DEFAULT_RATE_LIMIT.burst };
+    checkInt(issues, 'options.rateLimit.perSecond', limit.perSecond, 1, 1_000_000);
+    checkInt(issues, 'options.rateLimit.burst', limit.burst, 1, 10_000_000);
+    resolved.rateLimit = limit;
   }
   issues.throwIfAny();
   return resolved;

@@ -16,6 +16,7 @@ import { isLoopback, resolveServerOptions, type ResolvedServerOptions, type Serv
 import { EventLog } from './push/event-log.js';
 import { QueueWaiter } from './push/queue-waiter.js';
 import { KeyStore } from './auth/key-store.js';
+import { logKeyChange } from './http/audit.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { HttpWorkerRegistry } from './push/http-workers.js';
 import { AlertEngine } from './alerts/engine.js';
@@ -52,7 +53,13 @@ export class SpindleServer {
     if (this.options.webhooks) {
       this.context.webhooks = new WebhookService(client, this.options.webhooks, this.context.events, (err, what) => this.built?.log.warn({ err }, `spindle: ${what} failed`));
     }
-    if (this.options.auth) this.context.keys = new KeyStore(this.options.auth, (err) => this.built?.log.error({ err }, 'spindle: keys file reload failed; keeping the previous keys'));
+    if (this.options.auth) {
+      this.context.keys = new KeyStore(
+        this.options.auth,
+        (err) => this.built?.log.error({ err }, 'spindle: keys file reload failed; keeping the previous keys'),
+        (change) => this.built && logKeyChange(this.built.log, change),
+      );
+    }
   }
 
   /** The Fastify app (built once): use `inject` on it in tests without listening. */

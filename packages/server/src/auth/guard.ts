@@ -7,7 +7,9 @@
  *
  * - onRequest: the key (`Authorization: Bearer spk_…` or `X-Api-Key`) is verified, and the
  *   key must hold the route's action on some queue, before the body is parsed or validated, so a
- *   caller without the right learns nothing (401, 403).
+ *   caller without the right learns nothing (401, 403). A verified key then takes a token from
+ *   its rate-limit bucket (http/rate-limit.ts): an empty bucket is a 429 `rate_limited` with
+ *   `Retry-After`, before any work is done for the request.
  * - preValidation: the grant is checked against the queue the request targets:
  *   - `param`: the `:queue` path parameter; `topic`: the `:topic` path parameter (topics share
  *     the scopes' name patterns with queues: a scope `orders*` covers queue and topic `orders`); `query`: the `queue` query filter (without one, the
@@ -16,11 +18,13 @@
  *     to a job the key could claim; `job`: checked by the handler once the job is loaded.
  *   A key without the action anywhere gets 403; a key with it, but not for that queue, gets 404
  *   like an unknown queue, so names cannot be probed (reliability S11).
- * Without auth configured (loopback only, see server.ts) every request gets OPEN_GRANT.
+ * Without auth configured (loopback only, see server.ts) every request gets OPEN_GRANT; with auth,
+ * a request holds NO_GRANT until its key is verified (public routes keep it).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiProblem } from '../http/problem.js';
-import { OPEN_GRANT, type Action, type Grant } from './api-keys.js';
+import type { KeyRateLimiter } from '../http/rate-limit.js';
+import { Grant, OPEN_GRANT, type Action } from './api-keys.js';
 import type { KeyStore } from './key-store.js';
 
 export type QueueTarget = 'param' | 'topic' | 'query' | 'all' | 'any' | 'job';
@@ -40,9 +44,14 @@ declare module 'fastify' {
   }
 }
 
+/** The grant of a request whose key is not (yet) verified: no action on any queue. */
+export const NO_GRANT = new Grant('none', []);
+
 const unauthorized = () => new ApiProblem(401, 'unauthorized', 'Send a valid API key: Authorization: Bearer spk_….', { headers: { 'www-authenticate': 'Bearer realm="spindle"' } });
 const forbidden = () => new ApiProblem(403, 'forbidden', 'This API key may not do that.');
 const hidden = () => new ApiProblem(404, 'not_found', 'No such resource.');
+const rateLimited = (seconds: number) =>
+  new ApiProblem(429, 'rate_limited', 'This API key sent more requests than its rate limit allows; retry after the Retry-After delay.', { headers: { 'retry-after': String(seconds) } });
 
 function presentedKey(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
@@ -60,7 +69,7 @@ export function authorize(grant: Grant, action: Action, queue: string | undefine
   if (queue !== undefined && !grant.allows(action, queue)) throw hidden();
 }
 
-export function registerAuth(app: FastifyInstance, store: KeyStore | null): void {
+export function registerAuth(app: FastifyInstance, store: KeyStore | null, limiter: KeyRateLimiter | null = null): void {
   app.decorateRequest('grant', null as unknown as Grant);
   app.addHook('onRoute', (route) => {
     const config = route.config as { access?: Access; public?: boolean } | undefined;
@@ -72,13 +81,16 @@ export function registerAuth(app: FastifyInstance, store: KeyStore | null): void
   // Authentication and the action check come first, before the body is read or validated: a
   // caller without the right learns nothing from validation errors.
   app.addHook('onRequest', async (request) => {
-    request.grant = OPEN_GRANT;
+    // Until a key is verified a request holds nothing (open servers: everything).
+    request.grant = store ? NO_GRANT : OPEN_GRANT;
     const config = request.routeOptions.config;
     if (config.public || !config.access || !store) return; // unmatched routes (404/405) carry no access either
     const key = presentedKey(request);
     const grant = key ? store.authenticate(key) : null;
     if (!grant) throw unauthorized();
     request.grant = grant;
+    const wait = limiter ? limiter.take(grant.keyId) : 0;
+    if (wait > 0) throw rateLimited(wait);
     if (!grant.allows(config.access.action)) throw forbidden();
   });
   // The queue check needs the path and query, which are parsed by now (raw, not yet validated:

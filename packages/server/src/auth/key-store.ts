@@ -9,9 +9,11 @@
  *   startup a malformed rewrite keeps the last good keys and logs, rather than locking everyone
  *   out or letting everyone in.
  * - `authenticate` never throws for bad input: it answers a Grant or null.
+ * - A reload that changes keys is reported to `onChange` (ids only), for the audit log.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { Issues, ValidationError } from '@spindle/core';
+import type { KeyChange } from '../http/audit.js';
 import { ACTIONS, Grant, isValidQueuePattern, parseApiKey, ROLES, secretMatches, type Action, type ApiKeyRecord, type Scope } from './api-keys.js';
 
 export interface AuthOptions {
@@ -38,6 +40,8 @@ export class KeyStore {
   constructor(
     private readonly options: AuthOptions,
     private readonly onReloadError: (err: unknown) => void = () => {},
+    /** Told what a reload of the keys file changed (for the audit log), when it changed keys. */
+    private readonly onChange: (change: KeyChange) => void = () => {},
   ) {
     this.fromOptions = normalizeRecords(options.keys ?? [], 'auth.keys');
     if (options.keysFile !== undefined) this.loadFile(true);
@@ -76,8 +80,11 @@ export class KeyStore {
     this.lastCheck = now;
     try {
       if (statSync(this.options.keysFile).mtimeMs === this.fileMtimeMs) return;
+      const before = this.fromFile;
       this.loadFile(false);
       this.index();
+      const change = diffKeys(before, this.fromFile);
+      if (change.added.length + change.revoked.length + change.removed.length + change.changed.length > 0) this.onChange(change);
     } catch (err) {
       this.onReloadError(err);
     }
@@ -103,6 +110,21 @@ export class KeyStore {
     for (const r of [...this.fromOptions, ...this.fromFile]) byId.set(r.id, r);
     this.byId = byId;
   }
+}
+
+/** Key ids added, newly revoked, removed, or with other changes (name, scopes, hash). */
+export function diffKeys(before: ApiKeyRecord[], after: ApiKeyRecord[]): KeyChange {
+  const old = new Map(before.map((r) => [r.id, r]));
+  const change: KeyChange = { added: [], revoked: [], removed: [], changed: [] };
+  for (const r of after) {
+    const prev = old.get(r.id);
+    old.delete(r.id);
+    if (!prev) change.added.push(r.id);
+    else if (!prev.revokedAt && r.revokedAt) change.revoked.push(r.id);
+    else if (prev.hash !== r.hash || prev.name !== r.name || JSON.stringify(prev.scopes) !== JSON.stringify(r.scopes) || !!prev.revokedAt !== !!r.revokedAt) change.changed.push(r.id);
+  }
+  change.removed.push(...old.keys());
+  return change;
 }
 
 /** Validates records and expands roles into actions. Throws ValidationError. */

@@ -14,10 +14,13 @@ export async function loadJob(client: Client, id: string, grant: Grant, action: 
   return job;
 }
 
-/** 404 unless the key may `action` the queue of every existing job among `ids` (≤ 1,000). */
-export async function checkJobsAccess(client: Client, ids: string[], grant: Grant, action: Action): Promise<void> {
-  if (grant.allowsAllQueues(action)) return;
+/**
+ * The ids among `ids` (≤ 1,000) of existing jobs whose queue the key may not `action`. A bulk
+ * action answers those `not_found` and leaves them alone, exactly as for ids that do not exist,
+ * so a key confined to some queues cannot learn whether an id exists elsewhere.
+ */
+export async function hiddenJobIds(client: Client, ids: string[], grant: Grant, action: Action): Promise<Set<string>> {
+  if (grant.allowsAllQueues(action)) return new Set();
   const page = await client.listJobs({ filter: { ids }, limit: 1000 });
-  const denied = page.jobs.find((j) => !grant.allows(action, j.queue));
-  if (denied) throw new ApiProblem(404, 'not_found', `No job ${denied.id}.`);
+  return new Set(page.jobs.filter((j) => !grant.allows(action, j.queue)).map((j) => j.id));
 }

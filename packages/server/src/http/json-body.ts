@@ -11,6 +11,7 @@
  *   first and both break round trips, so both backends refuse them here, the same way (H8).
  * - `__proto__` and `constructor` keys are plain data: JSON.parse creates own properties and
  *   nothing here assigns through them (H9).
+ * - Path parameters and query values follow the same text rules (`checkText`, from app.ts).
  * The scan is one linear pass over the text, so its cost is bounded by the body limit.
  */
 import { MAX_JSON_DEPTH } from '@spindle/core';
@@ -18,6 +19,21 @@ import { ApiProblem } from './problem.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Throws the same 400 `invalid_text` as a body would get when `value` (a path parameter or a
+ * query string value, already decoded) holds U+0000 or a lone surrogate. SQLite's LIKE stops at
+ * a NUL (so `q=%00` would match every job) and PostgreSQL refuses NUL in text: both backends
+ * must never see one.
+ */
+export function checkText(value: unknown, where: string): void {
+  const values = Array.isArray(value) ? value : [value];
+  for (const v of values) {
+    if (typeof v !== 'string') continue;
+    if (v.includes('\u0000')) throw new ApiProblem(400, 'invalid_text', `${where} must not contain U+0000.`);
+    if (LONE_SURROGATE.test(v)) throw new ApiProblem(400, 'invalid_text', `${where} must not contain lone UTF-16 surrogates.`);
+  }
+}
 
 /** Parses a request body; throws `ApiProblem` (400) with a stable code when it is not acceptable. */
 export function parseJsonBody(body: Buffer | string): unknown {

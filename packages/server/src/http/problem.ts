@@ -48,6 +48,7 @@ const TITLES: Record<number, string> = {
   408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   416: 'Range Not Satisfiable',
@@ -76,6 +77,7 @@ const FASTIFY_ERRORS: Record<string, [number, string, string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'The body is empty; send a JSON document.'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'The body is not valid JSON.'],
   FST_ERR_BAD_URL: [400, 'invalid_url', 'The URL is malformed.'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long', 'A path segment is longer than the server accepts.'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_request', 'The request could not be routed.'],
 };
 

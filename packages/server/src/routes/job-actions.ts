@@ -10,14 +10,16 @@
  *
  * Invariants: every action is a compare-and-set in the backend, so a job changed meanwhile is
  * reported (`wrong_state`, 409 for a single job) and left alone; a running job is never deleted
- * or edited. Bulk by filter on a key limited to some queues needs `filter.queue`.
+ * or edited. Bulk by filter on a key limited to some queues needs `filter.queue`; bulk by ids
+ * answers `not_found` for a job of a queue the key may not act on, as for an id that does not
+ * exist (reliability S11).
  */
 import type { Client, JobFilter } from '@spindle/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';
 import type { Grant } from '../auth/api-keys.js';
-import { checkJobsAccess, loadJob } from '../http/job-access.js';
+import { hiddenJobIds, loadJob } from '../http/job-access.js';
 import { ApiProblem } from '../http/problem.js';
 import { InstantSchema, JobIdSchema, JobParams, NameSchema, PROBLEM_RESPONSES, StateSchema } from '../http/schemas.js';
 
@@ -156,9 +158,16 @@ export function jobActionRoutes({ client, operations }: RouteContext): FastifyPl
             throw new ApiProblem(400, 'validation_failed', 'Give exactly one of ids or filter.', { issues: [{ path: 'body', message: 'exactly one of ids, filter' }] });
           }
           if (ids) {
-            await checkJobsAccess(client, ids, request.grant, 'admin');
-            const outcomes = await apply(client, action, ids);
-            return { results: ids.map((id, i) => ({ id, outcome: outcomes[i]! })) };
+            // Jobs of queues the key may not act on answer like missing ones (no existence oracle).
+            const hidden = await hiddenJobIds(client, ids, request.grant, 'admin');
+            const allowed = ids.filter((id) => !hidden.has(id));
+            const outcomes = allowed.length > 0 ? await apply(client, action, allowed) : [];
+            const byIndex = new Map<number, string>();
+            let k = 0;
+            ids.forEach((id, i) => {
+              if (!hidden.has(id)) byIndex.set(i, outcomes[k++]!);
+            });
+            return { results: ids.map((id, i) => ({ id, outcome: byIndex.get(i) ?? 'not_found' })) };
           }
           const jobFilter = toFilter(filter!);
           checkFilterAccess(request.grant, jobFilter);

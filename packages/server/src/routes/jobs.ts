@@ -11,7 +11,7 @@
 import { newJobId, type AddResult, type JobOptions, type JobRecord } from '@spindle/core';
 import { withIdempotency, type EnqueueItem } from '../http/idempotency.js';
 import { webhookUrlProblem } from '../webhooks/options.js';
-import { checkJobsAccess, loadJob } from '../http/job-access.js';
+import { loadJob } from '../http/job-access.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RouteContext } from '../app.js';

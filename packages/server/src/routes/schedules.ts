@@ -70,11 +70,15 @@ const ListQuery = z.strictObject({
 
 const view = (s: Schedule, grant: Grant) => scheduleView(s, { includePayload: grant.allows('read-payload', s.queue) });
 
-/** The schedule if it exists and the key may do `action` on its queue; else 404 (or 403). */
+/**
+ * The schedule if it exists and the key may do `action` on its queue; else the same 404 for a
+ * schedule of a queue the key may not touch as for one that does not exist (names cannot be
+ * probed, reliability S11). The route's onRequest check already made sure the key holds `action`
+ * on some queue.
+ */
 async function loadFor(client: Client, grant: Grant, name: string, action: Action): Promise<Schedule> {
   const schedule = await client.schedules.get(name);
-  if (!schedule) throw new ApiProblem(404, 'not_found', `No schedule ${name}.`);
-  authorize(grant, action, schedule.queue);
+  if (!schedule || !grant.allows(action, schedule.queue)) throw new ApiProblem(404, 'not_found', `No schedule ${name}.`);
   return schedule;
 }
 
