@@ -9,3 +9,4 @@ export * from './final-state.js';
 export * from './recorder.js';
 export * from './checker.js';
 export { Model, type Lease, type TerminalTransition } from './model.js';
+export * from './faults/index.js';

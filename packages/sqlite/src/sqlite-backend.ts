@@ -16,6 +16,7 @@
  */
 import {
   ClosedError,
+  ValidationError,
   type Backend,
   type BackendCapabilities,
   type CancelJobsParams,
@@ -376,6 +377,22 @@ export class SqliteBackend implements Backend {
   settings(): ConnectionSettings {
     if (this.closed) throw new ClosedError('sqlite backend');
     return this.conn.settings();
+  }
+
+  /**
+   * Test seam for the chaos suite's disk-full fault (reliability.md §5.1, scenario C8); not part
+   * of the Backend contract and never needed in production. Reads — or, given `pages`, sets —
+   * SQLite's `max_page_count` on this backend's one connection, and returns the limit in force.
+   * Why here: the pragma is per connection, so a full disk can only be simulated through the
+   * connection that writes, which is private to this class. SQLite never sets the limit below
+   * the file's current size; a write that needs more pages fails with SQLITE_FULL (BackendError).
+   */
+  maxPageCount(pages?: number): number {
+    if (this.closed) throw new ClosedError('sqlite backend');
+    if (pages !== undefined && (!Number.isInteger(pages) || pages < 1)) {
+      throw new ValidationError([{ path: 'pages', message: 'must be a positive integer' }]);
+    }
+    return Number(this.conn.db.pragma(pages === undefined ? 'max_page_count' : `max_page_count = ${pages}`, { simple: true }));
   }
 
   /** Events of this backend's commits (after commit) and, for files, of other processes'. */
