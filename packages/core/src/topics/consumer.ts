@@ -9,7 +9,8 @@
  *   offset order. A commit carries the generation the partition was assigned in: after a
  *   rebalance or a seek it is refused (`stale_generation` / `not_assigned`) and the loop stops
  *   without handling anything more; the new owner starts from the committed offset. So a message
- *   is handled again only if its member stopped between handling it and committing it.
+ *   is handled again only if its loop stopped (a crash, a rebalance) between handling it and
+ *   committing it.
  * - `autoCommit: false`: the consumer commits nothing the handler did not (`message.commit()`,
  *   `batch.commit(offset?)`, `commitOffsets`), except a dead-lettered message when everything
  *   before it is committed. A loop still reads on past the messages it handled; a rebalance or a
@@ -21,8 +22,10 @@
  *   topic `<topic>.dlq.<group>` with the error in its headers and the partition moves on; with
  *   `'stop'` the partition stays at that message (its offset is not committed) and tries it again
  *   every minute, until it succeeds or the group is sought past it.
- * - A rebalance restarts the loops of a new generation from the committed offsets: the message a
- *   loop was handling at that moment may be handled again by the partition's owner.
+ * - A rebalance restarts the loops of a new generation from the committed offsets — also the
+ *   loops of partitions the member keeps: what a loop handled since its last commit (with
+ *   `eachBatch`, the whole batch in hand) may be handled again by the partition's owner. The
+ *   chaos suite's C12 counts these ("after move" duplicates, at most one batch per loop).
  * - `eachBatch` hands each fetched run of a partition over at once and commits it when the
  *   handler returns; a batch that keeps failing is split into batches of one, so only the
  *   failing messages reach the DLQ.
