@@ -62,6 +62,8 @@ export interface Fixture {
   client: Client;
   server: SpindleServer;
   app: App;
+  /** The client's backend, for writes the API cannot make (e.g. backdated store rows). */
+  backend: Backend;
 }
 
 /** Runs `body` with a started client and a built (not listening) server; always cleans up. */
@@ -78,7 +80,7 @@ export async function withServer(maker: BackendMaker, body: (f: Fixture) => Prom
   try {
     await client.start();
     const app = await server.app();
-    await body({ client, server, app });
+    await body({ client, server, app, backend });
   } finally {
     await server.stop();
     await client.close({ graceMs: 200 });

@@ -114,6 +114,7 @@ export function flowRoutes({ client }: RouteContext): FastifyPluginAsyncZod {
         const opts = outcome.items[0]!.opts;
         try {
           const result = await client.flow({ ...withDefaults(spec), ...(Object.keys(opts).length > 0 ? { opts } : {}) });
+          await outcome.written();
           return reply.code(result.inserted ? 201 : 200).send({ ...nodeView(result), duplicate: !result.inserted });
         } catch (err) {
           // The core's paths are relative to the spec: answer them as the body's.

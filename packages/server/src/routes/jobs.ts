@@ -65,6 +65,7 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
         const outcome = await withIdempotency(client, request.headers['idempotency-key'], `enqueue:${request.grant.keyId}:${queue}`, request.body, [toBulk(request.body)]);
         if (outcome.kind === 'replay') return reply.code(200).header('idempotent-replayed', 'true').send(replayView(outcome.jobs[0]!));
         const [result] = await client.queue(queue).addBulk(await parkCallbacks([request.body], outcome.items));
+        await outcome.written();
         return reply.code(result!.inserted ? 201 : 200).send(resultView(result!));
       },
     );
@@ -86,6 +87,7 @@ export function jobRoutes({ client, webhooks, options }: RouteContext): FastifyP
         const outcome = await withIdempotency(client, request.headers['idempotency-key'], `batch:${request.grant.keyId}:${queue}`, request.body, request.body.jobs.map(toBulk));
         if (outcome.kind === 'replay') return reply.code(200).header('idempotent-replayed', 'true').send({ jobs: outcome.jobs.map(replayView) });
         const results = await client.queue(queue).addBulk(await parkCallbacks(request.body.jobs, outcome.items));
+        await outcome.written();
         return reply.code(results.some((r) => r.inserted) ? 201 : 200).send({ jobs: results.map(resultView) });
       },
     );
