@@ -3,6 +3,7 @@
  * naming it, thrown before the client exists).
  */
 import type { Backend, RetentionDefaults } from './backend/backend.js';
+import { MAX_RESCUE_SPREAD_MS } from './backend/helpers.js';
 import type { Logger } from './logger.js';
 import type { MaintenanceIntervals } from './services/maintenance.js';
 import { checkTelemetry, type TelemetryOptions } from './telemetry/telemetry.js';
@@ -49,15 +50,16 @@ export interface ClientOptions {
 
 const DAY = 24 * 3600 * 1000;
 
-/** `maintenance`: a boolean or known intervals; a 0 or NaN interval would make a loop spin. */
+/** `maintenance`: a boolean or known intervals; a 0 or NaN interval would make a loop spin. The rescue spread may be 0. */
 function checkMaintenance(issues: Issues, value: unknown): void {
   if (value === undefined || typeof value === 'boolean') return;
   if (!checkPlainObject(issues, 'maintenance', value)) return;
-  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs', 'leaderTtlMs']);
+  checkKnownKeys(issues, 'maintenance', value, ['promoteIntervalMs', 'rescueIntervalMs', 'rescueSpreadMs', 'pruneIntervalMs', 'scheduleIntervalMs', 'leaderTtlMs']);
   for (const key of ['promoteIntervalMs', 'rescueIntervalMs', 'pruneIntervalMs', 'scheduleIntervalMs']) {
     if (value[key] !== undefined) checkInt(issues, `maintenance.${key}`, value[key], 10, DAY);
   }
   if (value.leaderTtlMs !== undefined) checkInt(issues, 'maintenance.leaderTtlMs', value.leaderTtlMs, 100, DAY);
+  if (value.rescueSpreadMs !== undefined) checkInt(issues, 'maintenance.rescueSpreadMs', value.rescueSpreadMs, 0, MAX_RESCUE_SPREAD_MS);
 }
 
 /** Validates `options`; answers the resolved payload limit and retention defaults. Throws ValidationError. */

@@ -27,6 +27,25 @@ export interface PostgresBackendOptions {
   listen?: boolean;
   /** `application_name` of our connections (the LISTEN and leader clients get a suffix). */
   applicationName?: string;
+  /**
+   * Longest wait, in ms, for a connection: opening one (on a silent network the handshake is
+   * never answered) or waiting for a free one of the pool. The call then fails with a
+   * BackendError instead of waiting for the network to come back. Default: no limit. Also read
+   * from the connection string's libpq parameter `connect_timeout` (seconds) when not given
+   * here. Not used with `pool` (configure `connectionTimeoutMillis` on it).
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait, in ms, for the answer to one statement, timed in this process (pg's
+   * `query_timeout`): a statement sent on a connection whose network went silent fails with a
+   * BackendError instead of waiting for the network. The statement may still reach the server
+   * and take effect later, as with any lost answer; the connection is discarded. Default: no
+   * limit. A `query_timeout` parameter (ms) of the connection string takes precedence (pg's
+   * rule: the URL's parameters override). Not used with `pool` (configure `query_timeout` on it).
+   * Bound of one call on a dead network: connectTimeoutMs + queryTimeoutMs (a transaction also
+   * waits queryTimeoutMs for its ROLLBACK).
+   */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -99,6 +118,22 @@ export interface ResolvedOptions {
   poolMax: number;
   listen: boolean;
   applicationName: string;
+  /** From the option, else the URL's `connect_timeout` (s); null: no limit. */
+  connectTimeoutMs: number | null;
+  queryTimeoutMs: number | null;
+}
+
+/** libpq's `connect_timeout` (seconds) of a connection string, in ms; null when absent or not positive. */
+export function connectTimeoutFromUrl(connectionString: string | undefined): number | null {
+  if (!connectionString) return null;
+  let value: string | null = null;
+  try {
+    value = new URL(connectionString).searchParams.get('connect_timeout');
+  } catch {
+    return null; // not a URL (e.g. a socket path): pg parses it, we read nothing from it
+  }
+  const seconds = value === null ? NaN : Number(value);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : null;
 }
 
 /** Validates the options; throws ValidationError naming every bad field. */
@@ -119,6 +154,14 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
   if (typeof applicationName !== 'string' || applicationName.length > 48) {
     issues.push({ path: 'applicationName', message: 'must be a string of at most 48 characters' });
   }
+  for (const key of ['connectTimeoutMs', 'queryTimeoutMs'] as const) {
+    const v = options[key];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 2_147_483_647)) issues.push({ path: key, message: 'must be an integer number of ms >= 1' });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
-  return { names: schemaNames(schema), poolMax, listen: options.listen ?? true, applicationName };
+  return {
+    names: schemaNames(schema), poolMax, listen: options.listen ?? true, applicationName,
+    connectTimeoutMs: options.connectTimeoutMs ?? connectTimeoutFromUrl(options.connectionString),
+    queryTimeoutMs: options.queryTimeoutMs ?? null,
+  };
 }

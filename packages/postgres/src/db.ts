@@ -16,6 +16,10 @@
  *   flushed; any later durable commit flushes it too, as WAL is written in order). With a
  *   caller's pool we cannot choose session settings, so relaxed statements run on it,
  *   synchronously. close() ends both pools we created.
+ * - Waits on the network are bounded only when asked (connectTimeoutMs / queryTimeoutMs, or
+ *   the URL's connect_timeout / query_timeout): both pools and the dedicated clients are built
+ *   from one config, so they share the bounds. Without them a call on a silent network waits
+ *   until the network returns (C5 of the reliability plan measured it).
  */
 import pg from 'pg';
 import { BackendError, ClosedError, SpindleError } from '@spindle/core';
@@ -109,6 +113,10 @@ export interface ConnectionSource {
   pool?: pg.Pool;
   poolMax: number;
   applicationName: string;
+  /** pg `connectionTimeoutMillis` of our pools and dedicated clients (null: none). */
+  connectTimeoutMs?: number | null;
+  /** pg `query_timeout` of our pools and dedicated clients (null: none). */
+  queryTimeoutMs?: number | null;
 }
 
 export class Db {
@@ -127,7 +135,12 @@ export class Db {
       // pg-pool builds its clients from `options`, so they carry the connection settings.
       this.clientBase = { ...(source.pool.options as pg.ClientConfig) };
     } else {
-      this.clientBase = withSessionOption({ connectionString: source.connectionString, application_name: source.applicationName }, NO_JIT_OPTION);
+      const base: pg.ClientConfig = { connectionString: source.connectionString, application_name: source.applicationName };
+      // Bounds on a silent network (see PostgresBackendOptions): pg-pool reads
+      // connectionTimeoutMillis for the wait for a client, pg.Client for its handshake.
+      if (source.connectTimeoutMs) base.connectionTimeoutMillis = source.connectTimeoutMs;
+      if (source.queryTimeoutMs) base.query_timeout = source.queryTimeoutMs;
+      this.clientBase = withSessionOption(base, NO_JIT_OPTION);
       this.pool = new pg.Pool({ ...this.clientBase, max: source.poolMax });
       this.ownsPool = true;
       // An idle client killed by the server emits 'error' on the pool; without a listener that

@@ -25,7 +25,7 @@ import type { JobInsert } from '@spindle/core';
 import type pg from 'pg';
 import type { Ctx } from './context.js';
 import { claimColumns } from './rows.js';
-import { clockCte, epochMsSql, jobEventSql, msSql, notifyCtes, NOTIFIED, perSchema, recheckStateSql, releaseQueuedKeySql } from './sql.js';
+import { claimClockCte, epochMsSql, jobEventSql, msSql, notifyCtes, NOTIFIED, perSchema, recheckStateSql, releaseQueuedKeySql } from './sql.js';
 
 /** Most keys one claim looks at past the ones it needs. */
 export const MAX_WALK = 256;
@@ -79,7 +79,7 @@ export const groupedClaimSql = (guarded: boolean) =>
       ? `q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_max IS NOT NULL OR q.held_until > (SELECT now FROM clock)
           OR q.fifo OR q.group_concurrency IS NOT NULL OR q.group_rate_max IS NOT NULL`
       : 'q.paused';
-    return `WITH RECURSIVE ${clockCte('$1')},
+    return `WITH RECURSIVE ${claimClockCte('$1')},
   token AS MATERIALIZED (SELECT left(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 48) AS random),
   settings AS MATERIALIZED (
     SELECT (SELECT q.group_cursor FROM ${queues} q WHERE q.name = $2) AS cursor,

@@ -45,7 +45,7 @@ import { claimLimited, queueMode } from './queue-limits.js';
 import { groupedClaimSql, groupedValues } from './groups.js';
 import { eventDataOf, jobEvent } from './events.js';
 import { claimColumns, rowToClaimedJob } from './rows.js';
-import { clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql, releaseQueuedKeySql } from './sql.js';
+import { claimClockCte, clockCte, foundSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, perSchema, recheckStateSql, releaseQueuedKeySql } from './sql.js';
 import type { Row } from './db.js';
 
 /** The fence's state condition (see recheckStateSql). */
@@ -56,7 +56,7 @@ const RUNNING = recheckStateSql('j.state', ['running']);
  * is paused, held or limited (queue-limits.ts). Otherwise the limited path's statement, run after
  * the queue's turn was taken and its allowance counted: it only skips a paused queue.
  */
-const claimStatement = (plain: boolean) => perSchema(({ jobs, queues }) => `WITH ${clockCte('$1')},
+const claimStatement = (plain: boolean) => perSchema(({ jobs, queues }) => `WITH ${claimClockCte('$1')},
   token AS MATERIALIZED (SELECT left(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 48) AS random),
   candidates AS MATERIALIZED (
     SELECT j.id FROM ${jobs} j

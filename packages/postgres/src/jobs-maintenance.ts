@@ -7,17 +7,19 @@
  * Invariants (docs/design/backend-semantics.md):
  * - The rescuer only moves jobs still `running` with `lease_expires_at < now` at the moment of
  *   the write, counts the lost attempt, appends a `lease_expired` error and clears the token,
- *   so the old holder's later writes are fenced off.
+ *   so the old holder's later writes are fenced off. A job that will run again goes to
+ *   `retrying` with its own random due time in [now, now + spread) (ADR 0019: the jobs of one
+ *   crashed worker come due apart), or to `queued` at now when the spread is 0.
  * - Pruning deletes by `expires_at <= now`, then trims per (queue, state) count rules, then
  *   deletes expired period keys of unique jobs (ADR 0016), at most `limit` rows per call in total.
  * - Each write finds its locked candidates by `id = ANY(ARRAY(…))` (primary-key probes, whatever
  *   the planner guesses for `LIMIT $n` in a generic plan) and rechecks the state in the form of
  *   recheckStateSql.
  */
-import { MAX_ERRORS_KEPT, type PromoteResult, type PruneParams, type RescueParams, type RescueResult } from '@spindle/core';
+import { MAX_ERRORS_KEPT, rescueSpreadMs, type PromoteResult, type PruneParams, type RescueParams, type RescueResult } from '@spindle/core';
 import { changeJobs, type Ctx } from './context.js';
 import { pruneKeysSql } from './unique-sql.js';
-import { appendErrorSql, clockCte, expiresSql, jobEventSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
+import { appendErrorSql, clockCte, expiresSql, jobEventSql, msSql, notifyCtes, nowSql, NOTIFIED, recheckStateSql, stateSql } from './sql.js';
 
 export async function promoteDueJobs(ctx: Ctx, params: { limit: number; now?: Date }): Promise<PromoteResult> {
   ctx.db.assertOpen();
@@ -55,11 +57,16 @@ export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
 export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promise<RescueResult> {
   ctx.db.assertOpen();
   const result: RescueResult = { requeued: [], dead: [], cancelled: [] };
+  const spread = rescueSpreadMs(params.spreadMs);
   if (params.limit <= 0) return result;
   const { jobs } = ctx.names;
   // Every expression reads the locked row as it is at the write (not the statement's snapshot),
-  // so a cancel request or heartbeat that committed meanwhile is honoured.
-  const next = `(CASE WHEN j.cancel_requested THEN 'cancelled' WHEN j.attempt >= j.max_retries + 1 THEN 'dead' ELSE 'queued' END)`;
+  // so a cancel request or heartbeat that committed meanwhile is honoured. $8: the spread (ms).
+  const next = `(CASE WHEN j.cancel_requested THEN 'cancelled' WHEN j.attempt >= j.max_retries + 1 THEN 'dead'
+      WHEN $8::int > 0 THEN 'retrying' ELSE 'queued' END)`;
+  const again = `${next} IN ('queued', 'retrying')`;
+  // random() is volatile: evaluated per row, so each job gets its own delay in [0, $8).
+  const dueAt = `c.now + ${msSql('floor(random() * $8::int)')}`;
   const message = `'lease expired: worker ' || coalesce(j.worker_id, 'unknown') || ' stopped renewing it'`;
   const error = `jsonb_build_object('kind', 'lease_expired', 'name', 'LeaseExpired', 'message', ${message},
       'workerId', j.worker_id, 'attempt', j.attempt, 'round', j.round, 'at', c.at)`;
@@ -75,11 +82,11 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
       lease_token = NULL,
       lease_expires_at = NULL,
       errors = ${appendErrorSql('j.errors', error, '$3')},
-      run_at = CASE WHEN ${next} = 'queued' THEN c.now ELSE j.run_at END,
+      run_at = CASE WHEN ${again} THEN ${dueAt} ELSE j.run_at END,
       failure_reason = CASE WHEN ${next} = 'dead' THEN 'lease expired' ELSE j.failure_reason END,
       first_failed_at = CASE WHEN ${next} <> 'cancelled' THEN coalesce(j.first_failed_at, c.now) ELSE j.first_failed_at END,
       last_failed_at = CASE WHEN ${next} <> 'cancelled' THEN c.now ELSE j.last_failed_at END,
-      finished_at = CASE WHEN ${next} <> 'queued' THEN c.now ELSE j.finished_at END,
+      finished_at = CASE WHEN ${again} THEN j.finished_at ELSE c.now END,
       expires_at = CASE ${next}
         WHEN 'dead' THEN ${expiresSql('c.now', 'coalesce(j.dead_keep_ms, $5::bigint)')}
         WHEN 'cancelled' THEN ${expiresSql('c.now', '$4::bigint')}
@@ -104,11 +111,12 @@ export async function rescueExpiredLeases(ctx: Ctx, params: RescueParams): Promi
       params.retention.deadMs,
       ctx.names.channel,
       ctx.events.prefix,
+      spread,
     ],
   });
   for (const row of rows) {
     const id = row.id as string;
-    if (row.state === 'queued') result.requeued.push(id);
+    if (row.state === 'queued' || row.state === 'retrying') result.requeued.push(id);
     else if (row.state === 'dead') result.dead.push(id);
     else result.cancelled.push(id);
   }

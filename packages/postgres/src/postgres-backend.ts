@@ -146,6 +146,8 @@ export class PostgresBackend implements Backend {
       pool: options.pool,
       poolMax: resolved.poolMax,
       applicationName: resolved.applicationName,
+      connectTimeoutMs: resolved.connectTimeoutMs,
+      queryTimeoutMs: resolved.queryTimeoutMs,
     });
     this.ctx = { db: this.db, names: this.names, events: this.events, limits: new LimitCache(), groupedQueues: new Set() };
     this.capabilities = { multiProcess: true, crossProcessEvents: resolved.listen, transactionalEnqueue: true };

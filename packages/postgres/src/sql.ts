@@ -68,6 +68,20 @@ export function clockCte(param: string): string {
   return `clock AS (SELECT n.now, ${epochMsSql('n.now')} AS at FROM (SELECT ${nowSql(param)} AS now) n)`;
 }
 
+/**
+ * The `clock` of a claim statement: the injected time, else the time read while the statement
+ * runs (`clock_timestamp()`, evaluated once, after the statement's snapshot) rather than
+ * `now()`. `now()` is the transaction's start, which precedes the snapshot by the statement's
+ * parse and plan time — tens of ms for a first use on a new connection under load — so a claim
+ * could take a job inserted by a transaction that began after its own and record a start (and
+ * lease) before the job's `run_at`/`created_at` (chaos C3 saw started_at 11 ms before
+ * created_at after a restart). Read after the snapshot, the claim's time is never before the
+ * commit of a job it sees. (The limited claim reads its time after its queue lock the same way.)
+ */
+export function claimClockCte(param: string): string {
+  return `clock AS MATERIALIZED (SELECT n.now, ${epochMsSql('n.now')} AS at FROM (SELECT coalesce(${param}::timestamptz, clock_timestamp()) AS now) n)`;
+}
+
 export interface JobEventSqlParts {
   /** SQL text expression of the event type. */
   type: string;

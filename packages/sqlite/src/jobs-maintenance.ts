@@ -7,7 +7,9 @@
  *   UPDATE/DELETE repeats the selection's condition), inside one BEGIN IMMEDIATE transaction:
  *   running concurrently with workers or another maintainer can never move a job twice.
  * - The rescuer clears the lease token of every job it moves, fencing the old holder out, and
- *   counts the expiry as a spent attempt (error kind `lease_expired`).
+ *   counts the expiry as a spent attempt (error kind `lease_expired`). A job that will run again
+ *   goes to `retrying` with its own random due time in [now, now + spread) (ADR 0019: the jobs
+ *   of one crashed worker come due apart), or to `queued` at now when the spread is 0.
  * - Selections walk the partial indexes of the schema (INDEXED BY: the planner, without
  *   statistics, might otherwise walk the table), so their cost follows the number of due /
  *   expired / finished rows, not the table size.
@@ -16,7 +18,7 @@
  * - Leadership is one `spindle_leader` row (role `maintenance`) taken when free or expired and
  *   renewed only by its holder.
  */
-import type { PromoteResult, PruneParams, RescueParams, RescueResult, LeadershipParams } from '@spindle/core';
+import { rescueSpreadMs, type PromoteResult, type PruneParams, type RescueParams, type RescueResult, type LeadershipParams } from '@spindle/core';
 import { pruneOutbox } from './events.js';
 import { errorEventData, jobEvent, type EventRow } from './rows.js';
 import {
@@ -69,11 +71,17 @@ const LEASE_ERROR =
   "'workerId', worker_id, 'at', @now)";
 const EXPIRED = "state = 'running' AND lease_expires_at < @now";
 
+// A job's own random delay in [0, @spread): random() is evaluated per row; `random() % s` lies in
+// (-s, s), so adding s and taking % s again gives [0, s) without abs()'s overflow on the smallest
+// 64-bit integer. Only used when @spread > 0 (% 0 is NULL in SQLite).
+const SPREAD_DELAY = '((random() % @spread + @spread) % @spread)';
+
 // SET expressions all read the row as it was before this UPDATE.
 const RESCUE = `UPDATE spindle_jobs SET
-    state = CASE WHEN ${CANCELLED} THEN 'cancelled' WHEN ${EXHAUSTED} THEN 'dead' ELSE 'queued' END,
+    state = CASE WHEN ${CANCELLED} THEN 'cancelled' WHEN ${EXHAUSTED} THEN 'dead'
+                 WHEN @spread > 0 THEN 'retrying' ELSE 'queued' END,
     errors = ${errorsAppended(LEASE_ERROR)},
-    run_at = CASE WHEN ${REQUEUED} THEN @now ELSE run_at END,
+    run_at = CASE WHEN NOT (${REQUEUED}) THEN run_at WHEN @spread > 0 THEN @now + ${SPREAD_DELAY} ELSE @now END,
     finished_at = CASE WHEN ${REQUEUED} THEN finished_at ELSE @now END,
     failure_reason = CASE WHEN ${EXHAUSTED} THEN 'lease expired' ELSE failure_reason END,
     last_failed_at = CASE WHEN ${CANCELLED} THEN last_failed_at ELSE @now END,
@@ -88,10 +96,11 @@ const RESCUE = `UPDATE spindle_jobs SET
 
 export function rescueExpiredLeases(store: Store, params: RescueParams): RescueResult {
   const now = nowMs(params.now);
+  const spread = rescueSpreadMs(params.spreadMs);
   return store.write((events) => {
     const rows = store.conn
       .stmt(RESCUE)
-      .all({ now, limit: params.limit, ...retentionParams(params.retention) }) as Array<EventRow & { workerId: string | null }>;
+      .all({ now, limit: params.limit, spread, ...retentionParams(params.retention) }) as Array<EventRow & { workerId: string | null }>;
     const result: RescueResult = { requeued: [], dead: [], cancelled: [] };
     for (const row of rows) {
       if (row.state === 'dead') result.dead.push(row.id);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Suite } from '../suite.js';
 import {
   KEEP_FOREVER,
+  RESCUE_SPREAD_MS,
   attemptError,
   finalizeOne,
   insertAndClaim,
@@ -90,7 +91,7 @@ export function cancelTests(suite: Suite): void {
     suite.test('ends a cancel-requested job as cancelled when the rescuer finds its lease expired', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 5 }, { now: at(0), leaseMs: 1_000 });
       await backend.cancelJobs({ ids: [job.id], retention: KEEP_FOREVER, now: at(10) });
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.deepStrictEqual(rescued, { requeued: [], dead: [], cancelled: [job.id] });
       const record = await mustGet(backend, job.id);
       assert.equal(record.state, 'cancelled');
@@ -104,7 +105,7 @@ export function cancelTests(suite: Suite): void {
     suite.test('cancels rather than kills a cancel-requested job whose last attempt expired', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 0 }, { now: at(0), leaseMs: 1_000 });
       await backend.cancelJobs({ ids: [job.id], retention: KEEP_FOREVER, now: at(1) });
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.deepStrictEqual(rescued, { requeued: [], dead: [], cancelled: [job.id] });
       const record = await mustGet(backend, job.id);
       assert.equal(record.state, 'cancelled');

@@ -18,6 +18,7 @@ import {
   jobInsert,
   leaseOf,
   mustGet,
+  rescueAndPromote,
 } from './fixtures.js';
 
 export function claimTests(suite: Suite): void {
@@ -125,7 +126,7 @@ export function claimTests(suite: Suite): void {
       const first = await claimOne(backend, { now: at(0), leaseMs: 1_000 });
       assert.equal(first.progress, null);
       await backend.updateProgress({ items: [{ ...leaseOf(first), progress: '{"done":7}' }], now: at(500) });
-      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      await rescueAndPromote(backend, at(2_000));
       const second = await claimOne(backend, { now: at(3_000) });
       assert.deepStrictEqual(second.progress, { done: 7 });
     });

@@ -22,6 +22,7 @@ import {
   jobInsert,
   leaseOf,
   mustGet,
+  rescueAndPromote,
   waitFor,
 } from './fixtures.js';
 
@@ -164,10 +165,10 @@ export function dispatchTests(suite: Suite): void {
       assert.deepStrictEqual(await backend.updateProgress({ items: [{ ...leaseOf(a), progress: '{"pct":10}' }], now: at(5_001) }), ['ok']);
 
       // b was not extended: its lease (now + 10 s) expires and the rescuer takes it back.
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(11_000) });
+      const { promotedAt, ...rescued } = await rescueAndPromote(backend, at(11_000));
       assert.deepStrictEqual(rescued, { requeued: [b.id], dead: [], cancelled: [] });
       assert.equal(await finalizeOne(backend, b, { kind: 'complete', result: null }, at(11_001)), 'lease_lost');
-      const again = await claimOne(backend, { now: at(11_002), workerId: 'worker-2' });
+      const again = await claimOne(backend, { now: promotedAt, workerId: 'worker-2' });
       assert.equal(again.id, b.id);
       assert.equal(again.attempt, 2);
 

@@ -12,6 +12,7 @@ import {
   EventLog,
   KEEP_FOREVER,
   QUEUE,
+  RESCUE_SPREAD_MS,
   attemptError,
   claimOne,
   finalizeOne,
@@ -20,6 +21,7 @@ import {
   jobInsert,
   leaseOf,
   makeDead,
+  rescueAndPromote,
   waitFor,
 } from './fixtures.js';
 
@@ -140,10 +142,12 @@ export function eventTests(suite: Suite): void {
       await finalizeOne(backend, released, { kind: 'release' }, at(3));
       expectFields(await log.next('released', isJobEvent('released', released.id)), { state: 'queued' });
       const expired = await claimOne(backend, { now: at(4), leaseMs: 1_000 });
-      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       const rescued = await log.next('rescued', isJobEvent('rescued', expired.id));
-      expectFields(rescued, { state: 'queued', attempt: 1 });
+      expectFields(rescued, { state: 'retrying', attempt: 1 });
       assert.equal((rescued.data as { kind?: string } | undefined)?.kind, 'lease_expired');
+      await backend.promoteDueJobs({ limit: 10, now: at(2_000 + RESCUE_SPREAD_MS) });
+      expectFields(await log.next('promoted after the rescue', isJobEvent('promoted', expired.id)), { state: 'queued', attempt: 1 });
       const dead = await makeDead(backend, at(3_000), { queue: 'dlq' });
       await backend.dlqReplay({ ids: [dead], limit: 1, now: at(4_000) });
       expectFields(await log.next('replayed', isJobEvent('replayed', dead)), { state: 'queued', queue: 'dlq', attempt: 0 });
@@ -159,7 +163,7 @@ export function eventTests(suite: Suite): void {
 
     suite.test('publishes nothing for a refused stale write', withEvents(async ({ backend, at }, log) => {
       const stale = await insertAndClaim(backend, {}, { now: at(0), leaseMs: 1_000 });
-      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      await rescueAndPromote(backend, at(2_000));
       const fresh = await claimOne(backend, { now: at(3_000) });
       assert.equal(await finalizeOne(backend, stale, { kind: 'complete', result: null }, at(4_000)), 'lease_lost');
       await backend.updateProgress({ items: [{ ...leaseOf(stale), progress: '5' }], now: at(4_000) });

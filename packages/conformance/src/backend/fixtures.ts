@@ -18,6 +18,7 @@ import type {
   JobRetention,
   LeaseOutcome,
   LeaseRef,
+  RescueResult,
   RetentionDefaults,
   SpindleEvent,
 } from '@spindle/core';
@@ -38,6 +39,9 @@ export const KEEP_FOREVER: RetentionDefaults = Object.freeze({ completedMs: null
 
 export const LEASE_MS = 30_000;
 export const WORKER = 'worker-1';
+
+/** The rescue spread of the client's rescuer by default (`maintenance.rescueSpreadMs`, ADR 0019). */
+export const RESCUE_SPREAD_MS = 1_000;
 
 let counter = 0;
 
@@ -161,6 +165,25 @@ export async function makeDead(
   const error = attemptError({ message, at: now.getTime() });
   assert.equal(await finalizeOne(backend, claimed, { kind: 'dead', error, reason }, now), 'ok');
   return claimed.id;
+}
+
+/**
+ * Rescues expired leases at `now` as the client's rescuer does (spread RESCUE_SPREAD_MS: the jobs
+ * that will run again become `retrying`, each due within the spread), then promotes them at
+ * `now + RESCUE_SPREAD_MS`, when all are due: they are `queued` again. Answers the rescue's result
+ * and the time of the promotion.
+ */
+export async function rescueAndPromote(
+  backend: Backend,
+  now: Date,
+  retention: RetentionDefaults = KEEP_FOREVER,
+): Promise<RescueResult & { promotedAt: Date }> {
+  const result = await backend.rescueExpiredLeases({ limit: 100, retention, spreadMs: RESCUE_SPREAD_MS, now });
+  for (const id of result.requeued) assert.equal((await mustGet(backend, id)).state, 'retrying', `rescued job ${id} is not retrying`);
+  const promotedAt = new Date(now.getTime() + RESCUE_SPREAD_MS);
+  const promoted = await backend.promoteDueJobs({ limit: 1000, now: promotedAt });
+  assert.ok(promoted.promoted >= result.requeued.length, 'a rescued job was not due at the end of the spread');
+  return { ...result, promotedAt };
 }
 
 /** getJob that fails the test when the job is missing. */

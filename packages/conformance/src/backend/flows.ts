@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import type { Backend, ChildFailurePolicy, FlowNodeInsert, JobInsert } from '@spindle/core';
 import type { Suite } from '../suite.js';
-import { attemptError, claimOne, finalizeOne, jobInsert, KEEP_FOREVER, LEASE_MS, mustGet } from './fixtures.js';
+import { attemptError, claimOne, finalizeOne, jobInsert, KEEP_FOREVER, LEASE_MS, mustGet, RESCUE_SPREAD_MS, rescueAndPromote } from './fixtures.js';
 
 /** A flow tree for tests: a job's overrides, its policy and its children. */
 export interface TreeSpec {
@@ -193,17 +193,27 @@ export function flowTests(suite: Suite): void {
     suite.test("the rescuer moving a child's expired lease to dead settles the parent", async ({ backend, at }) => {
       const [parent] = await insertTree(backend, fanOut(1, 'fail', { maxRetries: 0 }), at(0));
       await claimOne(backend, { queue: 'c', now: at(1), leaseMs: 1_000 });
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(5_000) });
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(5_000) });
       assert.equal(rescued.dead.length, 1);
       const record = await mustGet(backend, parent!);
       assert.equal(record.state, 'dead');
       assert.match(record.errors.at(-1)!.message, /dead: lease expired/);
-      // A requeued (not finished) child changes nothing.
-      const [other] = await insertTree(backend, fanOut(1, 'fail', { queue: 'k', maxRetries: 2 }), at(6_000));
+      // A child that will run again (retrying, then queued: not finished) changes nothing.
+      const [other, child] = await insertTree(backend, fanOut(1, 'fail', { queue: 'k', maxRetries: 2 }), at(6_000));
       await claimOne(backend, { queue: 'k', now: at(6_001), leaseMs: 1_000 });
-      const again = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(9_000) });
-      assert.equal(again.requeued.length, 1);
+      const again = await rescueAndPromote(backend, at(9_000));
+      assert.deepStrictEqual(again.requeued, [child]);
       assert.equal((await mustGet(backend, other!)).state, 'waiting');
+      assert.equal((await mustGet(backend, other!)).pendingChildren, 1);
+      // The rescued child runs again and completes: the parent goes on as after any child.
+      const rerun = await claimOne(backend, { queue: 'k', now: again.promotedAt });
+      assert.equal(rerun.id, child);
+      assert.equal(rerun.attempt, 2);
+      assert.equal(await finalizeOne(backend, rerun, { kind: 'complete', result: null }, again.promotedAt), 'ok');
+      const settled = await mustGet(backend, other!);
+      assert.equal(settled.pendingChildren, 0);
+      // queued, or scheduled while its own runAt is ahead of the database clock (PostgreSQL settles by now()).
+      assert.ok(settled.state === 'queued' || settled.state === 'scheduled', `parent ${settled.state} after its child completed`);
     });
 
     suite.test('deleting an unfinished child counts as a failed child; deleting a finished one changes nothing', async ({ backend, at }) => {

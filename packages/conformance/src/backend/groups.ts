@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { NO_QUEUE_LIMITS, type Backend, type ClaimedJob, type QueueLimits } from '@spindle/core';
 import type { Suite } from '../suite.js';
-import { LEASE_MS, QUEUE, WORKER, attemptError, finalizeOne, insertMany, jobInsert, mustGet } from './fixtures.js';
+import { KEEP_FOREVER, LEASE_MS, QUEUE, RESCUE_SPREAD_MS, WORKER, attemptError, finalizeOne, insertMany, jobInsert, mustGet } from './fixtures.js';
 
 const claim = (backend: Backend, limit: number, now: Date) => backend.claimJobs({ queue: QUEUE, workerId: WORKER, limit, leaseMs: LEASE_MS, now });
 const limits = (backend: Backend, l: Partial<QueueLimits>) => backend.setQueueLimits({ queue: QUEUE, limits: { ...NO_QUEUE_LIMITS, ...l } });
@@ -92,6 +92,25 @@ export function groupTests(suite: Suite): void {
       assert.deepEqual(again.map((j) => j.id), [ids[0]], 'the retried job runs before the later ones');
       await finalizeOne(backend, again[0]!, { kind: 'complete', result: null }, at(2002));
       assert.deepEqual((await claim(backend, 10, at(2003))).map((j) => j.id), [ids[1]]);
+    });
+
+    suite.test('FIFO: a job rescued after its lease expired keeps its place (retrying, it holds its group until it runs again)', async ({ backend, at }) => {
+      await limits(backend, { fifo: true });
+      const ids = await insertMany(backend, Array.from({ length: 3 }, () => ({ group: 'serial' })), at(0));
+      const [other] = await insertMany(backend, [{ group: 'other' }], at(0));
+      const crashed = await backend.claimJobs({ queue: QUEUE, workerId: 'crashed', limit: 10, leaseMs: 1_000, now: at(1) });
+      assert.deepEqual(crashed.map((j) => j.id).sort(), [ids[0], other].sort());
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
+      assert.deepEqual([...rescued.requeued].sort(), [ids[0], other].sort());
+      assert.equal((await mustGet(backend, ids[0]!)).state, 'retrying');
+      assert.equal((await claim(backend, 10, at(2_001))).length, 0, 'a later job of the group ran before the rescued one');
+      await backend.promoteDueJobs({ limit: 100, now: at(2_000 + RESCUE_SPREAD_MS) });
+      const again = await claim(backend, 10, at(2_001 + RESCUE_SPREAD_MS));
+      assert.deepEqual(again.map((j) => j.id).sort(), [ids[0], other].sort(), 'the rescued job runs before the later ones of its group');
+      const j0 = again.find((j) => j.id === ids[0])!;
+      assert.equal(j0.attempt, 2);
+      await finalizeOne(backend, j0, { kind: 'complete', result: null }, at(2_002 + RESCUE_SPREAD_MS));
+      assert.deepEqual((await claim(backend, 10, at(2_003 + RESCUE_SPREAD_MS))).map((j) => j.id), [ids[1]]);
     });
 
     suite.test('a singleton key (groupConcurrency 1): at most one running per key, the others keep going', async ({ backend, at }) => {

@@ -11,18 +11,20 @@ import type { Backend, ClaimedJob, FinalizeAction, LeaseRef } from '@spindle/cor
 import type { Suite, TestEnv } from '../suite.js';
 import {
   KEEP_FOREVER,
+  RESCUE_SPREAD_MS,
   attemptError,
   claimOne,
   finalizeOne,
   insertAndClaim,
   leaseOf,
   mustGet,
+  rescueAndPromote,
 } from './fixtures.js';
 
 /** A job claimed, rescued after its lease expired, and re-claimed: `stale` is the first attempt. */
 async function staleAfterRescue(backend: Backend, at: TestEnv['at']): Promise<{ stale: ClaimedJob; fresh: ClaimedJob }> {
   const stale = await insertAndClaim(backend, { maxRetries: 3 }, { now: at(0), leaseMs: 10_000 });
-  const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(11_000) });
+  const rescued = await rescueAndPromote(backend, at(11_000));
   assert.deepStrictEqual(rescued.requeued, [stale.id]);
   const fresh = await claimOne(backend, { now: at(12_000), workerId: 'worker-2' });
   assert.equal(fresh.id, stale.id);
@@ -46,7 +48,7 @@ export function leaseTests(suite: Suite): void {
     suite.test('an extended lease is not rescued at its original expiry', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, {}, { now: at(0), leaseMs: 10_000 });
       await backend.extendLeases({ leases: [leaseOf(job)], leaseMs: 30_000, now: at(5_000) });
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(20_000) });
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(20_000) });
       assert.deepStrictEqual(rescued, { requeued: [], dead: [], cancelled: [] });
       assert.equal((await mustGet(backend, job.id)).state, 'running');
     });
@@ -141,14 +143,18 @@ export function leaseTests(suite: Suite): void {
       assert.deepStrictEqual(await backend.getJob(stale.id), before);
     });
 
-    suite.test('refuses writes from a rescued attempt while the job waits in the queue', async ({ backend, at }) => {
+    suite.test('refuses writes from a rescued attempt while the job waits to run again (retrying, then queued)', async ({ backend, at }) => {
       const stale = await insertAndClaim(backend, {}, { now: at(0), leaseMs: 1_000 });
-      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
-      const before = await mustGet(backend, stale.id);
-      assert.equal(before.state, 'queued');
-      assert.equal(await finalizeOne(backend, stale, { kind: 'complete', result: null }, at(3_000)), 'lease_lost');
-      assert.equal((await backend.extendLeases({ leases: [leaseOf(stale)], leaseMs: 1_000, now: at(3_000) }))[0]?.outcome, 'lease_lost');
-      assert.deepStrictEqual(await backend.getJob(stale.id), before);
+      await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
+      for (const [state, now] of [['retrying', at(2_001)], ['queued', at(3_001)]] as const) {
+        if (state === 'queued') await backend.promoteDueJobs({ limit: 10, now: at(2_000 + RESCUE_SPREAD_MS) });
+        const before = await mustGet(backend, stale.id);
+        assert.equal(before.state, state);
+        assert.equal(await finalizeOne(backend, stale, { kind: 'complete', result: null }, now), 'lease_lost');
+        assert.equal(await finalizeOne(backend, stale, { kind: 'retry', error: attemptError({ at: now.getTime() }), delayMs: 0 }, now), 'lease_lost');
+        assert.equal((await backend.extendLeases({ leases: [leaseOf(stale)], leaseMs: 1_000, now }))[0]?.outcome, 'lease_lost');
+        assert.deepStrictEqual(await backend.getJob(stale.id), before);
+      }
     });
 
     suite.test('fences by token: a released and re-claimed job refuses the old lease with the same attempt number', async ({ backend, at }) => {
@@ -163,7 +169,7 @@ export function leaseTests(suite: Suite): void {
 
     suite.test('refuses a lease of an earlier round after a DLQ replay and re-claim with the same attempt number', async ({ backend, at }) => {
       const first = await insertAndClaim(backend, { maxRetries: 0 }, { now: at(0), leaseMs: 1_000 });
-      assert.deepStrictEqual((await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) })).dead, [first.id]);
+      assert.deepStrictEqual((await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) })).dead, [first.id]);
       await backend.dlqReplay({ ids: [first.id], limit: 1, now: at(3_000) });
       const second = await claimOne(backend, { now: at(4_000) });
       assert.equal(second.attempt, first.attempt);
@@ -220,7 +226,7 @@ export function leaseTests(suite: Suite): void {
         const now = at(base + 2_000);
         const [[beat], rescue] = await Promise.all([
           backend.extendLeases({ leases: [leaseOf(job)], leaseMs: 30_000, now }),
-          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now }),
+          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now }),
         ]);
         const record = await mustGet(backend, job.id);
         if (beat?.outcome === 'ok') {
@@ -231,9 +237,11 @@ export function leaseTests(suite: Suite): void {
         } else {
           assert.equal(beat?.outcome, 'lease_lost');
           assert.deepStrictEqual(rescue.requeued, [job.id]);
-          assert.equal(record.state, 'queued');
-          const again = await claimOne(backend, { now });
-          assert.equal(await finalizeOne(backend, again, { kind: 'complete', result: null }, now), 'ok');
+          assert.equal(record.state, 'retrying');
+          const promotedAt = at(base + 2_000 + RESCUE_SPREAD_MS);
+          await backend.promoteDueJobs({ limit: 10, now: promotedAt });
+          const again = await claimOne(backend, { now: promotedAt });
+          assert.equal(await finalizeOne(backend, again, { kind: 'complete', result: null }, promotedAt), 'ok');
         }
       }
     });

@@ -1,15 +1,19 @@
 /**
  * Leader-only maintenance: promoteDueJobs and nextDueAt (delayed and retrying jobs become
  * queued only once their runAt is reached by the database clock), rescueExpiredLeases (a
- * compare-and-set: an expired lease counts as an attempt, ending queued, dead or cancelled; it
- * races a completion and other rescuers without ever recording two outcomes), and leadership
- * (one holder at a time). Retention and pruning live in retention.ts.
+ * compare-and-set: an expired lease counts as an attempt, ending retrying — each job of a
+ * rescued batch due at its own moment within the spread (ADR 0019), queued at once with spread
+ * 0 — dead or cancelled; it races a completion and other rescuers without ever recording two
+ * outcomes), and leadership (one holder at a time). Retention and pruning live in retention.ts.
  */
 import assert from 'node:assert/strict';
 import type { Suite } from '../suite.js';
+import { MAX_RESCUE_SPREAD_MS, ValidationError } from '@spindle/core';
 import {
   KEEP_FOREVER,
   QUEUE,
+  RESCUE_SPREAD_MS,
+  WORKER,
   attemptError,
   claimOne,
   finalizeOne,
@@ -17,6 +21,7 @@ import {
   insertMany,
   insertOne,
   mustGet,
+  rescueAndPromote,
 } from './fixtures.js';
 
 export function maintenanceTests(suite: Suite): void {
@@ -77,15 +82,17 @@ export function maintenanceTests(suite: Suite): void {
   });
 
   suite.group('rescueExpiredLeases', () => {
-    suite.test('requeues a job whose lease expired, counting the attempt and recording why', async ({ backend, at }) => {
+    suite.test('sends a job whose lease expired to retrying within the spread, counting the attempt and recording why', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 3 }, { now: at(0), leaseMs: 10_000, workerId: 'crashed-7' });
-      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(10_001) });
+      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(10_001) });
       assert.deepStrictEqual(result, { requeued: [job.id], dead: [], cancelled: [] });
       const record = await mustGet(backend, job.id);
-      assert.equal(record.state, 'queued');
-      assert.equal(record.attempt, 1);
-      assert.deepStrictEqual(record.runAt, at(10_001));
+      assert.equal(record.state, 'retrying');
+      assert.equal(record.attempt, 1, 'the expired attempt stays counted');
+      const delay = record.runAt.getTime() - at(10_001).getTime();
+      assert.ok(delay >= 0 && delay < RESCUE_SPREAD_MS, `runAt ${delay} ms after the rescue, not within [0, ${RESCUE_SPREAD_MS})`);
       assert.equal(record.leaseExpiresAt, null);
+      assert.equal(record.finishedAt, null);
       assert.deepStrictEqual(record.errors, [
         {
           kind: 'lease_expired',
@@ -100,8 +107,73 @@ export function maintenanceTests(suite: Suite): void {
       assert.deepStrictEqual(record.firstFailedAt, at(10_001));
       assert.deepStrictEqual(record.lastFailedAt, at(10_001));
       assert.equal(record.failureReason, null);
-      const again = await claimOne(backend, { now: at(10_002) });
+      assert.deepStrictEqual(await backend.claimJobs({ queue: QUEUE, workerId: WORKER, limit: 10, leaseMs: 1_000, now: at(10_002) }), [], 'claimable before it was promoted');
+      assert.deepStrictEqual(await backend.nextDueAt(), record.runAt);
+      assert.equal((await backend.promoteDueJobs({ limit: 10, now: at(10_001 + RESCUE_SPREAD_MS) })).promoted, 1);
+      const again = await claimOne(backend, { now: at(10_002 + RESCUE_SPREAD_MS) });
+      assert.equal(again.id, job.id);
       assert.equal(again.attempt, 2);
+    });
+
+    suite.test('spreads a batch rescued together: each job its own due time within the spread, claimable once promoted', async ({ backend, at }) => {
+      const n = 8;
+      const ids = await insertMany(backend, Array.from({ length: n }, () => ({ maxRetries: 3 })), at(0));
+      const batch = await backend.claimJobs({ queue: QUEUE, workerId: 'crashed', limit: n, leaseMs: 1_000, now: at(1) });
+      assert.equal(batch.length, n, 'one worker took the whole batch');
+      const spreadMs = 600_000; // wide, so that n distinct due times are all but certain (a tie: < 0.005 %)
+      const result = await backend.rescueExpiredLeases({ limit: 100, retention: KEEP_FOREVER, spreadMs, now: at(2_000) });
+      assert.deepStrictEqual([...result.requeued].sort(), [...ids].sort());
+      const records = await Promise.all(ids.map((id) => mustGet(backend, id)));
+      for (const r of records) {
+        assert.equal(r.state, 'retrying');
+        assert.equal(r.attempt, 1, 'the crash counts as an attempt');
+        assert.deepStrictEqual(r.errors.map((e) => e.kind), ['lease_expired']);
+        const delay = r.runAt.getTime() - at(2_000).getTime();
+        assert.ok(delay >= 0 && delay < spreadMs, `runAt ${delay} ms after the rescue, not within [0, ${spreadMs})`);
+      }
+      const dueTimes = records.map((r) => r.runAt.getTime()).sort((a, b) => a - b);
+      assert.equal(new Set(dueTimes).size, n, `the batch came due at ${n} distinct moments (got +${dueTimes.map((t) => t - at(2_000).getTime()).join(', +')} ms)`);
+      // Promoted one moment at a time, each job is claimed on its own by a worker with room for all.
+      const claimedAlone: string[] = [];
+      for (const due of dueTimes) {
+        assert.equal((await backend.promoteDueJobs({ limit: 100, now: new Date(due) })).promoted, 1);
+        const claimed = await backend.claimJobs({ queue: QUEUE, workerId: 'next', limit: n, leaseMs: 1_000, now: new Date(due) });
+        assert.equal(claimed.length, 1, 'a claim took more than the one job that came due');
+        assert.equal(claimed[0]!.attempt, 2);
+        claimedAlone.push(claimed[0]!.id);
+      }
+      assert.deepStrictEqual(claimedAlone.sort(), [...ids].sort());
+    });
+
+    suite.test('with spread 0 (or none given) requeues at once: queued with runAt = now', async ({ backend, at }) => {
+      for (const [i, spreadMs] of [0, undefined].entries()) {
+        const queue = `spread-${i}`;
+        const base = i * 100_000;
+        const ids = await insertMany(backend, [{ queue }, { queue }, { queue }], at(base));
+        await backend.claimJobs({ queue, workerId: 'crashed', limit: 3, leaseMs: 1_000, now: at(base + 1) });
+        const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, ...(spreadMs === undefined ? {} : { spreadMs }), now: at(base + 2_000) });
+        assert.deepStrictEqual([...result.requeued].sort(), [...ids].sort());
+        for (const id of ids) {
+          const r = await mustGet(backend, id);
+          assert.equal(r.state, 'queued');
+          assert.deepStrictEqual(r.runAt, at(base + 2_000));
+          assert.equal(r.attempt, 1);
+        }
+        const again = await backend.claimJobs({ queue, workerId: 'next', limit: 10, leaseMs: 1_000, now: at(base + 2_001) });
+        assert.deepStrictEqual(again.map((j) => j.id).sort(), [...ids].sort());
+        for (const job of again) assert.equal(await finalizeOne(backend, job, { kind: 'complete', result: null }, at(base + 2_002)), 'ok');
+      }
+    });
+
+    suite.test('refuses a spread that is not an integer from 0 to MAX_RESCUE_SPREAD_MS, changing nothing', async ({ backend, at }) => {
+      const job = await insertAndClaim(backend, {}, { now: at(0), leaseMs: 1_000 });
+      const before = await mustGet(backend, job.id);
+      for (const spreadMs of [-1, 1.5, Number.NaN, MAX_RESCUE_SPREAD_MS + 1]) {
+        await assert.rejects(backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs, now: at(2_000) }), ValidationError, `spreadMs ${spreadMs}`);
+      }
+      assert.deepStrictEqual(await backend.getJob(job.id), before);
+      const ok = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: MAX_RESCUE_SPREAD_MS, now: at(2_000) });
+      assert.deepStrictEqual(ok.requeued, [job.id]);
     });
 
     suite.test('leaves a lease alone until it has expired', async ({ backend, at }) => {
@@ -116,7 +188,7 @@ export function maintenanceTests(suite: Suite): void {
 
     suite.test('moves a job whose last attempt expired to dead with failureReason "lease expired"', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 0 }, { now: at(0), leaseMs: 1_000 });
-      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(5_000) });
+      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(5_000) });
       assert.deepStrictEqual(result, { requeued: [], dead: [job.id], cancelled: [] });
       const record = await mustGet(backend, job.id);
       assert.equal(record.state, 'dead');
@@ -137,9 +209,14 @@ export function maintenanceTests(suite: Suite): void {
         const job = await claimOne(backend, { now: at(t), leaseMs: 1_000 });
         assert.equal(job.attempt, attempt);
         t += 2_000;
-        const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(t) });
-        if (attempt < 3) assert.deepStrictEqual(result.requeued, [job.id]);
-        else assert.deepStrictEqual(result.dead, [job.id]);
+        if (attempt < 3) {
+          const result = await rescueAndPromote(backend, at(t));
+          assert.deepStrictEqual(result.requeued, [job.id]);
+          t += RESCUE_SPREAD_MS;
+        } else {
+          const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(t) });
+          assert.deepStrictEqual(result.dead, [job.id]);
+        }
       }
       const ids = (await backend.listJobs({ limit: 10 })).jobs;
       assert.equal(ids.length, 1);
@@ -152,15 +229,15 @@ export function maintenanceTests(suite: Suite): void {
         [3, 'lease_expired'],
       ]);
       assert.deepStrictEqual(record.firstFailedAt, at(2_000));
-      assert.deepStrictEqual(record.lastFailedAt, at(6_000));
+      assert.deepStrictEqual(record.lastFailedAt, at(6_000 + 2 * RESCUE_SPREAD_MS));
     });
 
     suite.test('rescues at most limit jobs per call', async ({ backend, at }) => {
       await insertMany(backend, [{}, {}, {}, {}, {}], at(0));
       await backend.claimJobs({ queue: QUEUE, workerId: 'w', limit: 5, leaseMs: 1_000, now: at(0) });
-      const first = await backend.rescueExpiredLeases({ limit: 2, retention: KEEP_FOREVER, now: at(2_000) });
+      const first = await backend.rescueExpiredLeases({ limit: 2, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.equal(first.requeued.length, 2);
-      const second = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      const second = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.equal(second.requeued.length, 3);
       assert.equal(new Set([...first.requeued, ...second.requeued]).size, 5);
     });
@@ -173,7 +250,7 @@ export function maintenanceTests(suite: Suite): void {
       const queued = await insertOne(backend, {}, at(0));
       const ids = [done.id, retrying.id, queued];
       const before = await Promise.all(ids.map((id) => mustGet(backend, id)));
-      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(3_600_000) });
+      const result = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(3_600_000) });
       assert.deepStrictEqual(result, { requeued: [], dead: [], cancelled: [] });
       assert.deepStrictEqual(await Promise.all(ids.map((id) => backend.getJob(id))), before);
     });
@@ -186,8 +263,8 @@ export function maintenanceTests(suite: Suite): void {
         const now = at(base + 2_000);
         const [complete, rescueA, rescueB] = await Promise.all([
           finalizeOne(backend, job, { kind: 'complete', result: '"won"' }, now),
-          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now }),
-          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now }),
+          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now }),
+          backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now }),
         ]);
         const rescuedBy = [rescueA, rescueB].filter((r) => r.requeued.includes(job.id)).length;
         for (const r of [rescueA, rescueB]) {
@@ -205,10 +282,11 @@ export function maintenanceTests(suite: Suite): void {
           tally.rescued++;
           assert.equal(complete, 'lease_lost');
           assert.equal(rescuedBy, 1, 'a refused completion must mean exactly one rescuer moved the job');
-          assert.equal(record.state, 'queued');
+          assert.equal(record.state, 'retrying');
           assert.equal(record.errors.length, 1, 'two error entries for one expiry');
           assert.equal(record.result, null);
           // Drain it so the next round's claim takes the new job.
+          await backend.promoteDueJobs({ limit: 10, now: at(base + 2_000 + RESCUE_SPREAD_MS) });
           const again = await claimOne(backend, { now: at(base + 3_000) });
           assert.equal(await finalizeOne(backend, again, { kind: 'complete', result: null }, at(base + 3_001)), 'ok');
         }
@@ -220,14 +298,14 @@ export function maintenanceTests(suite: Suite): void {
       const ids = await insertMany(backend, Array.from({ length: 20 }, () => ({ maxRetries: 1 })), at(0));
       await backend.claimJobs({ queue: QUEUE, workerId: 'w', limit: 20, leaseMs: 1_000, now: at(0) });
       const results = await Promise.all(
-        Array.from({ length: 4 }, () => backend.rescueExpiredLeases({ limit: 100, retention: KEEP_FOREVER, now: at(2_000) })),
+        Array.from({ length: 4 }, () => backend.rescueExpiredLeases({ limit: 100, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) })),
       );
       const all = results.flatMap((r) => [...r.requeued, ...r.dead, ...r.cancelled]);
       assert.equal(all.length, 20, 'each expired job is reported by exactly one rescuer');
       assert.deepStrictEqual([...all].sort(), [...ids].sort());
       for (const id of ids) {
         const record = await mustGet(backend, id);
-        assert.equal(record.state, 'queued');
+        assert.equal(record.state, 'retrying');
         assert.equal(record.errors.length, 1);
       }
     });

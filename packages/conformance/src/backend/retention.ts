@@ -15,6 +15,7 @@ import {
   KEEP_FOREVER,
   NO_JOB_RETENTION,
   QUEUE,
+  RESCUE_SPREAD_MS,
   WORKER,
   attemptError,
   claimOne,
@@ -140,7 +141,7 @@ export function retentionTests(suite: Suite): void {
 
     suite.test('sets a dead job\'s expiresAt from RetentionDefaults.deadMs, also when the rescuer kills it', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, { maxRetries: 0 }, { now: at(0), leaseMs: 1_000 });
-      const result = await backend.rescueExpiredLeases({ limit: 10, retention: { completedMs: null, cancelledMs: null, deadMs: 86_400_000 }, now: at(2_000) });
+      const result = await backend.rescueExpiredLeases({ limit: 10, retention: { completedMs: null, cancelledMs: null, deadMs: 86_400_000 }, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.deepStrictEqual(result.dead, [job.id]);
       assert.deepStrictEqual((await mustGet(backend, job.id)).expiresAt, at(86_402_000));
     });
@@ -148,7 +149,7 @@ export function retentionTests(suite: Suite): void {
     suite.test('sets expiresAt of a job the rescuer cancels from retention.cancelledMs', async ({ backend, at }) => {
       const job = await insertAndClaim(backend, {}, { now: at(0), leaseMs: 1_000 });
       await backend.cancelJobs({ ids: [job.id], retention: KEEP_FOREVER, now: at(1) });
-      const result = await backend.rescueExpiredLeases({ limit: 10, retention: { completedMs: 1, cancelledMs: 7_000, deadMs: 2 }, now: at(2_000) });
+      const result = await backend.rescueExpiredLeases({ limit: 10, retention: { completedMs: 1, cancelledMs: 7_000, deadMs: 2 }, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.deepStrictEqual(result.cancelled, [job.id]);
       assert.deepStrictEqual((await mustGet(backend, job.id)).expiresAt, at(9_000));
     });

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import type { Backend, InsertOutcome, JobInsert, UniqueScope } from '@spindle/core';
 import type { Suite } from '../suite.js';
-import { attemptError, claimOne, finalizeOne, jobInsert, KEEP_FOREVER, LEASE_MS, mustGet, QUEUE, WORKER } from './fixtures.js';
+import { attemptError, claimOne, finalizeOne, jobInsert, KEEP_FOREVER, LEASE_MS, mustGet, QUEUE, RESCUE_SPREAD_MS, WORKER } from './fixtures.js';
 import { flowNodes } from './flows.js';
 
 export const KEY = 'order-42';
@@ -77,19 +77,22 @@ export function uniqueTests(suite: Suite): void {
       assert.equal(await finalizeOne(backend, lease(olds[0]!), { kind: 'retry', error: attemptError(), delayMs: 10 }, at(3)), 'ok');
       assert.equal(await finalizeOne(backend, lease(olds[1]!), { kind: 'snooze', delayMs: 10 }, at(3)), 'ok');
       assert.equal(await finalizeOne(backend, lease(olds[2]!), { kind: 'release' }, at(3)), 'ok');
-      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, now: at(2_000) });
+      const rescued = await backend.rescueExpiredLeases({ limit: 10, retention: KEEP_FOREVER, spreadMs: RESCUE_SPREAD_MS, now: at(2_000) });
       assert.deepStrictEqual(rescued.requeued, [olds[3]!.id]);
-      await backend.promoteDueJobs({ limit: 10, now: at(2_000) });
+      assert.equal((await mustGet(backend, olds[3]!.id)).state, 'retrying');
+      assert.deepStrictEqual(await add(backend, keyed('queued', {}, { key: 'k-rescue' }), at(2_001)), held(newer[3]!), 'rescue (retrying): the newer job holds the key');
+      const t = 2_000 + RESCUE_SPREAD_MS;
+      await backend.promoteDueJobs({ limit: 10, now: at(t) });
       for (const [k, path] of paths.entries()) {
         assert.equal((await mustGet(backend, olds[k]!.id)).state, 'queued', `${path}: waiting again`);
-        assert.deepStrictEqual(await add(backend, keyed('queued', {}, { key: `k-${path}` }), at(2_001)), held(newer[k]!), `${path}: the newer job holds the key`);
+        assert.deepStrictEqual(await add(backend, keyed('queued', {}, { key: `k-${path}` }), at(t + 1)), held(newer[k]!), `${path}: the newer job holds the key`);
       }
       // Both generations are claimable; once the newer ones run too, nobody holds the keys.
-      const all = await backend.claimJobs({ queue: QUEUE, workerId: WORKER, limit: 20, leaseMs: LEASE_MS, now: at(2_002) });
+      const all = await backend.claimJobs({ queue: QUEUE, workerId: WORKER, limit: 20, leaseMs: LEASE_MS, now: at(t + 2) });
       assert.deepStrictEqual(all.map((j) => j.id).sort(), [...olds, ...newer].map((j) => j.id).sort());
       for (const path of paths) {
         const fresh = keyed('queued', {}, { key: `k-${path}` });
-        assert.deepStrictEqual(await add(backend, fresh, at(2_003)), inserted(fresh), `${path}: free once both run`);
+        assert.deepStrictEqual(await add(backend, fresh, at(t + 3)), inserted(fresh), `${path}: free once both run`);
       }
     });
 

@@ -315,6 +315,9 @@ export function reviewTests(factory: BackendFactory): void {
         const bad: Array<[Record<string, unknown>, RegExp]> = [
           [{ maintenance: { promoteIntervalMs: 0 } }, /maintenance\.promoteIntervalMs/],
           [{ maintenance: { rescueIntervalMs: Number.NaN } }, /maintenance\.rescueIntervalMs/],
+          [{ maintenance: { rescueSpreadMs: -1 } }, /maintenance\.rescueSpreadMs/],
+          [{ maintenance: { rescueSpreadMs: 2.5 } }, /maintenance\.rescueSpreadMs/],
+          [{ maintenance: { rescueSpreadMs: 600_001 } }, /maintenance\.rescueSpreadMs/],
           [{ maintenance: { pruneInterval: 1000 } }, /maintenance\.pruneInterval/],
           [{ maintenance: 'on' }, /maintenance/],
           [{ retention: { completed: 1000 } }, /retention\.completed/],

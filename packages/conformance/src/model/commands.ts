@@ -257,7 +257,13 @@ export class PromoteCommand implements Cmd {
   }
 }
 
+/**
+ * Rescue with a spread (ADR 0019): a job that will run again is `retrying`, due at a random
+ * moment of [now, now + spreadMs) that the model reads back (checking the window), or `queued`
+ * at now with spread 0.
+ */
 export class RescueCommand implements Cmd {
+  constructor(readonly spreadMs: number) {}
   check(): boolean {
     return true;
   }
@@ -274,21 +280,30 @@ export class RescueCommand implements Cmd {
         j.state = 'dead';
         expected.dead.push(j.id);
       } else {
-        j.state = 'queued';
+        j.state = this.spreadMs > 0 ? 'retrying' : 'queued';
         j.runAt = m.clock;
         expected.requeued.push(j.id);
       }
     }
-    const result = await r.backend.rescueExpiredLeases({ limit: 100, retention: KEEP_FOREVER, now: nowOf(m, r) });
+    const result = await r.backend.rescueExpiredLeases({ limit: 100, retention: KEEP_FOREVER, spreadMs: this.spreadMs, now: nowOf(m, r) });
     const sorted = (ids: string[]) => [...ids].sort();
     assert.deepStrictEqual(
       { requeued: sorted(result.requeued), dead: sorted(result.dead), cancelled: sorted(result.cancelled) },
       { requeued: sorted(expected.requeued), dead: sorted(expected.dead), cancelled: sorted(expected.cancelled) },
     );
+    if (this.spreadMs > 0) {
+      for (const id of expected.requeued) {
+        const j = m.jobs.find((x) => x.id === id)!;
+        const record = await r.backend.getJob(id);
+        const delay = (record?.runAt.getTime() ?? Number.NaN) - r.t0 - m.clock;
+        assert.ok(delay >= 0 && delay < this.spreadMs, `${this.toString()}: job ${id} due ${delay} ms after the rescue, not within [0, ${this.spreadMs})`);
+        j.runAt = m.clock + delay;
+      }
+    }
     await verify(m, r, this.toString());
   }
   toString(): string {
-    return 'rescue';
+    return `rescue(spread ${this.spreadMs})`;
   }
 }
 

@@ -2,9 +2,10 @@
  * `runModelTest`: a fast-check model-based property test. fast-check draws a sequence of
  * `minCommands..maxCommands` operations (insert with maxRetries 0..2, some delayed; claim;
  * heartbeat and progress with live or stale leases; finalize with every action and live or stale
- * leases; cancel; advance the virtual clock; promote; rescue; replay) and runs it against a fresh
- * backend per run. After every command the backend must equal the in-memory model (model.ts);
- * with `subscribe`, the run's events must show at most one terminal transition per job and round.
+ * leases; cancel; advance the virtual clock; promote; rescue with a spread of 0, 1 s or 30 s;
+ * replay) and runs it against a fresh backend per run. After every command the backend must
+ * equal the in-memory model (model.ts); with `subscribe`, the run's events must show at most one
+ * terminal transition per job and round.
  * A command whose precondition does not hold (e.g. a finalize before any claim) is skipped; a
  * failing sequence is shrunk (commands switched off one by one) and reported with its seed and
  * the commands that ran.
@@ -79,7 +80,7 @@ function commandArbitrary() {
     { weight: 1, arbitrary: fc.nat({ max: 10 }).map((i) => new CancelCommand(i)) },
     { weight: 3, arbitrary: fc.integer({ min: 1_000, max: 40_000 }).map((ms) => new AdvanceCommand(ms)) },
     { weight: 2, arbitrary: fc.constant(new PromoteCommand()) },
-    { weight: 2, arbitrary: fc.constant(new RescueCommand()) },
+    { weight: 2, arbitrary: fc.constantFrom(0, 1_000, 30_000).map((spreadMs) => new RescueCommand(spreadMs)) },
     { weight: 1, arbitrary: fc.option(fc.nat({ max: 10 }), { nil: null }).map((i) => new ReplayCommand(i)) },
   );
 }

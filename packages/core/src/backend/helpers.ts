@@ -1,7 +1,7 @@
 /**
  * Small pieces every backend implementation shares, kept here so that the SQLite and PostgreSQL
  * backends agree byte for byte: limits on stored history, event payload trimming, the opaque
- * list cursor, and the SQL identifier rule.
+ * list cursor, the SQL identifier rule, and the bounds of the rescue spread.
  */
 import { ValidationError } from '../errors.js';
 
@@ -16,6 +16,18 @@ export const MAX_EVENT_DATA_BYTES = 1024;
 
 /** Failure reasons (the DLQ grouping key) are cut to this many characters. */
 export const MAX_REASON_CHARS = 200;
+
+/** Largest `RescueParams.spreadMs` (10 minutes): a spread is meant to be short next to a lease. */
+export const MAX_RESCUE_SPREAD_MS = 600_000;
+
+/** The spread of a rescue call (`RescueParams.spreadMs`, absent = 0); anything else is a ValidationError. */
+export function rescueSpreadMs(spreadMs: number | undefined): number {
+  if (spreadMs === undefined) return 0;
+  if (typeof spreadMs !== 'number' || !Number.isInteger(spreadMs) || spreadMs < 0 || spreadMs > MAX_RESCUE_SPREAD_MS) {
+    throw new ValidationError([{ path: 'spreadMs', message: `must be an integer from 0 to ${MAX_RESCUE_SPREAD_MS}` }]);
+  }
+  return spreadMs;
+}
 
 /** Queue, topic, group and schema names (DESIGN §8). */
 export const IDENTIFIER_RE = /^[A-Za-z0-9._-]{1,128}$/;

@@ -14,10 +14,12 @@ export interface PromoteResult {
 
 /**
  * Jobs whose lease expired while `running`. Each counts as a spent attempt with an error of kind
- * `lease_expired`: back to `queued` when attempts remain, to `dead` when not, and to `cancelled`
- * when a cancel had been requested.
+ * `lease_expired`: to run again when attempts remain (`requeued`: `retrying` with a jittered
+ * due time, or `queued` at once when the spread is 0 — see RescueParams.spreadMs), to `dead`
+ * when not, and to `cancelled` when a cancel had been requested.
  */
 export interface RescueResult {
+  /** Jobs that will run again: `retrying` (spread > 0) or `queued` (spread 0). */
   requeued: string[];
   dead: string[];
   cancelled: string[];
@@ -26,6 +28,15 @@ export interface RescueResult {
 export interface RescueParams {
   limit: number;
   retention: RetentionDefaults;
+  /**
+   * Spreads the jobs that will run again over `[now, now + spreadMs)`: each gets its own
+   * uniformly random due time in that window and the state `retrying` (the promoter queues it
+   * when due), so the jobs of one crashed worker — a poison job among them — come due apart
+   * and are not claimed together again (docs/decisions/0019-rescue-spread.md). 0 (the default
+   * when absent): `queued` with `runAt = now`. An integer from 0 to MAX_RESCUE_SPREAD_MS; the
+   * client's rescuer passes `maintenance.rescueSpreadMs` (default 1000).
+   */
+  spreadMs?: number;
   now?: Date;
 }
 

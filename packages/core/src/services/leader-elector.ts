@@ -9,7 +9,7 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { Logger } from '../logger.js';
-import { Loop, type Service } from './loop.js';
+import { Loop, RESUME_RETRY_CAP_MS, type Service } from './loop.js';
 
 export interface LeaderElectorOptions {
   backend: Backend;
@@ -25,9 +25,13 @@ export class LeaderElector implements Service {
   private readonly loop: Loop;
 
   constructor(private readonly options: LeaderElectorOptions) {
+    const intervalMs = Math.max(50, Math.floor(options.ttlMs / 3));
     this.loop = new Loop({
       name: 'leader election',
-      intervalMs: Math.max(50, Math.floor(options.ttlMs / 3)),
+      intervalMs,
+      // A failed election (database down) is retried at least every RESUME_RETRY_CAP_MS, so
+      // maintenance resumes soon after the database does (loop.ts).
+      maxBackoffMs: Math.max(intervalMs, RESUME_RETRY_CAP_MS),
       logger: options.logger,
       tick: () => this.tick(),
     });

@@ -9,6 +9,16 @@
  */
 import type { Logger } from '../logger.js';
 
+/**
+ * Longest retry delay of the services that must come back soon after the database does: the
+ * leader election and the leader's promoter, rescuer and schedule runner retry a failing tick
+ * at least this often (or at their own interval, when longer). With the default 30 s cap, a
+ * few failed ticks during a brief database outage kept maintenance — rescue of expired leases,
+ * promotion of due retries — off for up to 30 s after the database was back (chaos C3); the
+ * reliability target is ≤ 5 s.
+ */
+export const RESUME_RETRY_CAP_MS = 5000;
+
 /** Every long-lived part of a client (workers, maintenance) is a Service. */
 export interface Service {
   start(): void;

@@ -2,17 +2,21 @@
  * The leader-only maintenance services, each a `Loop` over one backend operation:
  * - promoter: scheduled/retrying jobs whose runAt is due → queued. It sleeps until the next due
  *   time (bounded by its interval) and is woken when a job is scheduled earlier than that;
- * - rescuer: running jobs whose lease expired → queued, dead or cancelled (counts an attempt);
+ * - rescuer: running jobs whose lease expired → retrying (each due at its own random moment
+ *   within `rescueSpreadMs`, so a crashed worker's batch is not claimed together again — ADR
+ *   0019), dead or cancelled (counts an attempt);
  * - pruner: finished jobs past their retention → deleted; then the stores (stores.ts): workers
  *   not seen for `workerExpiryMs`, expired idempotency keys, stats older than `statsRetentionMs`;
  * - schedule runner (schedule-runner.ts): due cron/interval schedules → their tick jobs.
  * Every operation is a compare-and-set in the backend, so a second leader (during a handover)
  * wastes work but never corrupts a job. Each loop drains in batches until a batch comes back short.
+ * A failing tick of the promoter or rescuer is retried at least every RESUME_RETRY_CAP_MS (or
+ * its interval, if longer), so they resume within that long once the database is back.
  */
 import type { Backend, RetentionDefaults } from '../backend/backend.js';
 import type { EventHub } from '../events.js';
 import type { Logger } from '../logger.js';
-import { Loop, type Service } from './loop.js';
+import { Loop, RESUME_RETRY_CAP_MS, type Service } from './loop.js';
 import type { StatsRecorder } from '../telemetry/stats-recorder.js';
 
 export interface MaintenanceIntervals {
@@ -20,6 +24,14 @@ export interface MaintenanceIntervals {
   promoteIntervalMs: number;
   /** How often expired leases are looked for. Default 5000. */
   rescueIntervalMs: number;
+  /**
+   * Rescued jobs that will run again come due at random moments within this many ms of their
+   * rescue (state `retrying` meanwhile), so the jobs of one crashed worker — a poison job among
+   * them — are claimed apart rather than together again. Adds at most this much to the
+   * re-claim of an orphaned job. 0: `queued` at once (every job of a crashed batch due at the
+   * same moment). Default 1000 (docs/decisions/0019-rescue-spread.md).
+   */
+  rescueSpreadMs: number;
   /** How often retention is applied. Default 60000. */
   pruneIntervalMs: number;
   /** Longest sleep of the schedule runner between checks (it wakes earlier for due schedules). Default 1000. */
@@ -29,6 +41,7 @@ export interface MaintenanceIntervals {
 export const DEFAULT_MAINTENANCE: MaintenanceIntervals = {
   promoteIntervalMs: 1000,
   rescueIntervalMs: 5000,
+  rescueSpreadMs: 1000,
   pruneIntervalMs: 60_000,
   scheduleIntervalMs: 1000,
 };
@@ -58,7 +71,8 @@ export class Promoter implements Service {
   private sleepingUntil = Infinity;
 
   constructor(private readonly ctx: MaintenanceContext) {
-    this.loop = new Loop({ name: 'promoter', intervalMs: ctx.intervals.promoteIntervalMs, logger: ctx.logger, tick: () => this.tick() });
+    const intervalMs = ctx.intervals.promoteIntervalMs;
+    this.loop = new Loop({ name: 'promoter', intervalMs, maxBackoffMs: Math.max(intervalMs, RESUME_RETRY_CAP_MS), logger: ctx.logger, tick: () => this.tick() });
   }
 
   start(): void {
@@ -95,10 +109,11 @@ export function createRescuer(ctx: MaintenanceContext): Loop {
   return new Loop({
     name: 'rescuer',
     intervalMs: ctx.intervals.rescueIntervalMs,
+    maxBackoffMs: Math.max(ctx.intervals.rescueIntervalMs, RESUME_RETRY_CAP_MS),
     logger: ctx.logger,
     tick: async () => {
       for (let i = 0; i < MAX_BATCHES_PER_TICK; i++) {
-        const result = await ctx.backend.rescueExpiredLeases({ limit: BATCH, retention: ctx.retention });
+        const result = await ctx.backend.rescueExpiredLeases({ limit: BATCH, retention: ctx.retention, spreadMs: ctx.intervals.rescueSpreadMs });
         const moved = result.requeued.length + result.dead.length + result.cancelled.length;
         if (moved > 0) ctx.logger.warn({ requeued: result.requeued.length, dead: result.dead.length }, 'spindle: rescued jobs whose lease expired');
         if (moved > 0 && ctx.stats) {

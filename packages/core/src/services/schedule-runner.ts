@@ -24,7 +24,7 @@ import type { Backend } from '../backend/backend.js';
 import type { Logger } from '../logger.js';
 import { scheduleJob } from '../schedule/spec.js';
 import { dueTicks, timingOf } from '../schedule/timing.js';
-import { Loop, type Service } from './loop.js';
+import { Loop, RESUME_RETRY_CAP_MS, type Service } from './loop.js';
 
 export interface ScheduleRunnerOptions {
   backend: Backend;
@@ -42,7 +42,7 @@ export class ScheduleRunner implements Service {
   private since = Infinity;
 
   constructor(private readonly options: ScheduleRunnerOptions) {
-    this.loop = new Loop({ name: 'schedule runner', intervalMs: options.intervalMs, logger: options.logger, tick: () => this.tick() });
+    this.loop = new Loop({ name: 'schedule runner', intervalMs: options.intervalMs, maxBackoffMs: Math.max(options.intervalMs, RESUME_RETRY_CAP_MS), logger: options.logger, tick: () => this.tick() });
   }
 
   start(): void {
