@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Runs every test file of the workspace with node:test through tsx, against the TypeScript
-// sources (the `source` export condition). Usage: node scripts/run-tests.mjs [path-substring...]
+// sources (the `source` export condition). Usage:
+//   node scripts/run-tests.mjs [--extended] [path-substring...]
 // Node 20's runner does not expand globs, so the files are found here and passed explicitly.
+// `*.extended.test.ts` files (the chaos suite's longer quick tiers: PostgreSQL faults, topic
+// crashes, HTTP faults, clock/disk/rolling restarts) run only with --extended (`npm run
+// test:extended`): CI runs the per-PR tier of reliability.md §5.7, they stay one command away.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,8 +23,13 @@ function walk(dir) {
 for (const root of roots) {
   try { walk(root); } catch { /* root may not exist */ }
 }
-const filters = process.argv.slice(2);
-const selected = files.sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+const args = process.argv.slice(2);
+const extended = args.includes('--extended');
+const filters = args.filter((a) => a !== '--extended');
+const selected = files
+  .sort()
+  .filter((f) => extended || !f.endsWith('.extended.test.ts'))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);

@@ -1,7 +1,7 @@
 /**
  * The chaos scenario runner (reliability.md §5.3): process-fault and job-driven scenarios on
  * SQLite and PostgreSQL, each ending in a fault-free drain, the checker and a report.
- * `cli.ts` runs the full tier; `worker-child.ts` is the worker process (not exported).
+ * `../suite.ts` (`npm run chaos`) runs the full tier; `worker-child.ts` is the worker process (not exported).
  */
 export * from './settings.js';
 export * from './backends.js';

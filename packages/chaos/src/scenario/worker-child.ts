@@ -46,13 +46,13 @@ const logger: Logger = {
 const proc = process.env.CHAOS_PROC ?? `worker-${process.pid}`;
 const dir = process.env.CHAOS_DIR ?? '.';
 const cfg = JSON.parse(process.env.CHAOS_WORKER ?? '{}') as WorkerEnv;
-// Opt-in hooks of scenario-local (C6 real-time history, C7/C8 error log, C8 page cap, C14 grace): inert without their env vars.
+// Opt-in hooks of scenario-local (C6 real-time history / explicit now, C7+C8 error log, C8 page cap, C14 grace): inert without their env vars.
 const hooks = localWorkerHooks({ proc, dir, backend: openBackend(targetFromEnv(process.env)) });
 const raw = hooks.backend;
 const recorder = new Recorder({ proc, file: join(dir, `${proc}.jsonl`), ...hooks.recorder });
 const tokens = new Map<string, string>();
 const client = new Client({
-  backend: indexLeaseTokens(recorder.wrap(raw), tokens),
+  backend: hooks.clientSide(indexLeaseTokens(recorder.wrap(raw), tokens)),
   maintenance: false,
   autoMigrate: false,
   retention: { completedMs: null, cancelledMs: null, deadMs: null },

@@ -3,8 +3,16 @@
  * holds a timer per job. Deadlines are few (at most the worker's concurrency, twice), so the
  * earliest one is found by a scan.
  *
- * Invariant: each callback runs at most once, never after `delete(key)` or `clear()`.
+ * Invariants:
+ * - Each callback runs at most once, never after `delete(key)` or `clear()`.
+ * - Deadlines are instants of the monotonic clock (`monotonicNow()`), never of the wall clock: a
+ *   wall-clock step (NTP, a VM resume, an operator) must neither fire a timeout early nor hold
+ *   one back (chaos scenario C6 found both when deadlines were wall-clock times).
  */
+
+/** The clock of worker-local deadlines: monotonic milliseconds (not an epoch time). */
+export const monotonicNow = (): number => performance.now();
+
 export class DeadlineTimer {
   private readonly deadlines = new Map<string, { at: number; fn: () => void }>();
   private timer: NodeJS.Timeout | null = null;
@@ -37,13 +45,13 @@ export class DeadlineTimer {
     for (const d of this.deadlines.values()) earliest = Math.min(earliest, d.at);
     if (earliest === Infinity) return;
     this.armedAt = earliest;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, earliest - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(0, earliest - monotonicNow()));
   }
 
   private fire(): void {
     this.timer = null;
     this.armedAt = Infinity;
-    const now = Date.now();
+    const now = monotonicNow();
     for (const [key, d] of [...this.deadlines]) {
       if (d.at <= now && this.deadlines.get(key) === d) {
         this.deadlines.delete(key);

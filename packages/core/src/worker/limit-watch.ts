@@ -9,6 +9,7 @@
  * claims nor direct dispatches for it (a hold this process learned of may not be committed yet).
  */
 import type { ClaimLimited } from '../backend/backend.js';
+import { monotonicNow } from './deadline-timer.js';
 
 export class LimitWatch {
   private readonly waitingForSlot = new Set<string>();
@@ -63,7 +64,7 @@ export class LimitWatch {
   /** Offers `queue` again in `ms` (an earlier offer already planned is kept). */
   after(queue: string, ms: number): void {
     if (this.cleared) return;
-    const at = Date.now() + ms;
+    const at = monotonicNow() + ms; // compared with other holds only: monotonic, as deadlines
     const existing = this.timers.get(queue);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);

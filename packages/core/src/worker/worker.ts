@@ -20,7 +20,7 @@ import type { ClaimedJob, FinalizeAction, FinalizeItem, JobOrQueueEvent, LeaseOu
 import { CancelledError, ClosedError, LeaseLostError, RateLimitedError, TimeoutError, ValidationError } from '../errors.js';
 import { toAttemptError } from '../job/outcome.js';
 import { GroupCommit } from '../group-commit.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import { DeadlineTimer, monotonicNow } from './deadline-timer.js';
 import { decideAction, type DecideContext, type Settled } from './decide.js';
 import { ClaimLoop } from './claim-loop.js';
 import { Execution, type ActiveJob } from './execution.js';
@@ -252,7 +252,7 @@ export class Worker<P = unknown, R = unknown> {
     this.slotsInUse += 1;
     if (job.timeoutMs !== null) {
       const timeoutMs = job.timeoutMs;
-      this.deadlines.set(`t:${job.leaseToken}`, Date.now() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
+      this.deadlines.set(`t:${job.leaseToken}`, monotonicNow() + timeoutMs, () => this.abortWithGrace(exec, 'timeout', new TimeoutError(timeoutMs)));
     }
     const spans = this.ctx.tracing?.spans;
     let promise: Promise<unknown>;
@@ -281,7 +281,7 @@ export class Worker<P = unknown, R = unknown> {
   private abortWithGrace(exec: Execution, cause: 'timeout' | 'cancel' | 'lease_lost' | 'shutdown', reason: Error): void {
     if (exec.settled || exec.finished) return;
     if (!exec.abort(cause, reason)) return;
-    this.deadlines.set(`g:${exec.lease.leaseToken}`, Date.now() + this.opts.abortGraceMs, () => {
+    this.deadlines.set(`g:${exec.lease.leaseToken}`, monotonicNow() + this.opts.abortGraceMs, () => {
       if (!exec.settled && !exec.finished) {
         this.ctx.logger.warn({ jobId: exec.job.id }, `spindle: handler ignored its abort signal (${cause}); freeing its slot`);
         this.finish(exec, { ok: false, error: reason });
@@ -355,8 +355,8 @@ export class Worker<P = unknown, R = unknown> {
     for (const waiter of this.settledWaiters) waiter();
   }
 
-  /** Resolves when no execution is left, or at `deadline` (the timer's firing is the deadline:
-   *  timers may fire a millisecond before `Date.now()` reaches it, so it is not re-checked). */
+  /** Resolves when no execution is left, or at `deadline` (a `monotonicNow()` instant; the timer's
+   *  firing is the deadline: timers may fire a millisecond early, so it is not re-checked). */
   private waitForExecutions(deadline: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -367,7 +367,7 @@ export class Worker<P = unknown, R = unknown> {
       const check = () => {
         if (this.executions.size === 0) done();
       };
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(done, Math.max(0, deadline - monotonicNow()));
       this.settledWaiters.add(check);
       check();
     });
@@ -385,11 +385,11 @@ export class Worker<P = unknown, R = unknown> {
     for (const job of this.takeBuffered(() => true)) {
       void this.completer.submit({ id: job.id, attempt: job.attempt, leaseToken: job.leaseToken, kind: 'release' }).catch(() => undefined);
     }
-    await this.waitForExecutions(Date.now() + graceMs);
+    await this.waitForExecutions(monotonicNow() + graceMs);
     for (const exec of this.executions.values()) {
       if (!exec.settled && !exec.finished) this.abortWithGrace(exec, 'shutdown', new ClosedError('worker'));
     }
-    await this.waitForExecutions(Date.now() + this.opts.abortGraceMs + 1000);
+    await this.waitForExecutions(monotonicNow() + this.opts.abortGraceMs + 1000);
     await Promise.race([this.completer.idle(), new Promise((r) => setTimeout(r, Math.max(1000, graceMs)).unref())]);
     this.completer.abandon(new ClosedError('worker'));
     this.deadlines.clear();
