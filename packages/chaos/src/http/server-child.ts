@@ -7,20 +7,12 @@
  * - No maintenance here (`maintenance: false`): the scenario's recorded maintainer rescues and
  *   promotes, so every rescue is in the history. No migration (the harness migrated), retention
  *   off (finished jobs stay for the final state), no dashboard.
- * - The server package is loaded by name at run time: the chaos package builds before the server
- *   package (tsc -b order), so it must not depend on its types.
  * - SIGTERM stops the server, closes the client and exits 0; SIGKILL is the scenario's fault.
  */
 import { Client, type Logger } from '@spindle/core';
 import { openBackend, targetFromEnv } from '../scenario/backends.js';
+import { SpindleServer } from '@spindle/server';
 
-interface ServerLike {
-  start(): Promise<string>;
-  stop(): Promise<void>;
-}
-type ServerModule = { SpindleServer: new (client: Client, options: Record<string, unknown>) => ServerLike };
-
-const SERVER_MODULE: string = process.env.CHAOS_SERVER_MODULE ?? '@spindle/server';
 const port = Number(process.env.CHAOS_HTTP_PORT);
 
 const logger: Logger = {
@@ -43,7 +35,6 @@ const client = new Client({
   logger,
 });
 await client.start();
-const { SpindleServer } = (await import(SERVER_MODULE)) as ServerModule;
 const server = new SpindleServer(client, { port, dashboard: false, logger: { level: 'error' } });
 await server.start();
 process.stdout.write(`${JSON.stringify({ ev: 'ready', pid: process.pid, port })}\n`);

@@ -29,6 +29,7 @@ import type { RunContext, ScenarioSpec } from '../scenario/runner.js';
 import { percentile } from '../scenario/measure.js';
 import { sleep } from '../scenario/workers.js';
 import { produce, round1, rssKiB, runTarget, type Tier, untilSettled } from './common.js';
+import { SpindleServer } from '@spindle/server';
 
 const here = fileURLToPath(import.meta.url);
 const BACKLOG_SCRIPT = join(here, '..', here.endsWith('.js') ? 'backlog-child.js' : 'backlog-child.ts');
@@ -268,10 +269,7 @@ async function listings(ctx: RunContext, backlogQueue: string, caps: string[]): 
   return out;
 }
 
-type ServerModule = { SpindleServer: new (client: unknown, options: Record<string, unknown>) => { start(): Promise<string>; stop(): Promise<void> } };
-
 async function httpCaps(ctx: RunContext, backlogQueue: string, dlqQueue: string, caps: string[]): Promise<Record<string, unknown>> {
-  const { SpindleServer } = (await import(process.env.CHAOS_SERVER_MODULE ?? '@spindle/server')) as ServerModule;
   const server = new SpindleServer(ctx.client, { port: 0, dashboard: false, logger: false, alerts: { builtin: false } });
   const url = await server.start();
   try {

@@ -28,6 +28,7 @@ import { openBackend, targetFromEnv } from '../scenario/backends.js';
 import type { JobPayload } from '../scenario/settings.js';
 import { newProducerStats, produce, storedIn, type ProducerItem } from './common.js';
 import { localWorkerHooks } from './worker-hooks.js';
+import { SpindleServer } from '@spindle/server';
 
 export interface ChildConfig {
   proc: string;
@@ -61,8 +62,6 @@ export interface HttpStats {
   partialWrites: number;
 }
 
-type ServerModule = { SpindleServer: new (client: Client, options: Record<string, unknown>) => { start(): Promise<string>; stop(): Promise<void> } };
-
 const cfg = JSON.parse(process.env.CHAOS_PRODUCER ?? '{}') as ChildConfig;
 const dir = process.env.CHAOS_DIR ?? '.';
 const logger: Logger = {
@@ -85,7 +84,6 @@ const client = new Client({
   retention: { completedMs: null, cancelledMs: null, deadMs: null }, telemetry: false, tracing: false, logger,
 });
 await client.start();
-const { SpindleServer } = (await import(process.env.CHAOS_SERVER_MODULE ?? '@spindle/server')) as ServerModule;
 const server = new SpindleServer(client, { port: 0, dashboard: false, logger: false, alerts: { builtin: false } });
 const url = await server.start();
 const items = JSON.parse(readFileSync(cfg.itemsFile, 'utf8')) as ChildItem[];
